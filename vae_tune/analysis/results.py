@@ -1,0 +1,118 @@
+"""An experiment directory as a pandas table: one row per trial.
+
+Reads only the files Ray Tune and the trainable write (`params.json`,
+`result.json`, `checkpoint_*/trial.json`), so it works without Ray running,
+on a finished study or one still in progress.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vae_tune.config import StudyConfig, study_from_dict
+from vae_tune.checkpoint import STATE_FILE
+from vae_tune.study import METRIC, STUDY_FILE
+
+SCORES = ("objective", "val/blur", "val/roughness")
+
+
+def load_study_config(experiment_dir: str | Path) -> StudyConfig:
+    path = Path(experiment_dir) / STUDY_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{experiment_dir} is not a vae-tune experiment: {STUDY_FILE} is missing")
+    return study_from_dict(json.loads(path.read_text()))
+
+
+def read_trial_results(trial_dir: Path) -> pd.DataFrame:
+    """Every reported epoch of one trial; a half-written last line (trial still running) is skipped."""
+    rows = []
+    path = trial_dir / "result.json"
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return pd.DataFrame(rows)
+
+
+def best_checkpoint(trial_dir: Path) -> tuple[Path | None, float]:
+    """The kept checkpoint with the lowest objective, and that objective."""
+    best, best_value = None, math.inf
+    for state_path in sorted(trial_dir.glob(f"checkpoint_*/{STATE_FILE}")):
+        value = json.loads(state_path.read_text()).get("metrics", {}).get(METRIC)
+        if value is not None and math.isfinite(value) and value < best_value:
+            best, best_value = state_path.parent, value
+    return best, best_value
+
+
+def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int) -> str:
+    if (trial_dir / "error.txt").is_file():
+        return "failed"
+    if history.empty:
+        return "pending"
+    if bool(history["diverged"].iloc[-1]):
+        return "diverged"
+    epochs = int(history["epoch"].max())
+    return "finished" if epochs >= max_epochs else "stopped early"
+
+
+def load_results(experiment_dir: str | Path) -> pd.DataFrame:
+    """One row per trial: searched params, status, epochs, last and best scores, best checkpoint.
+
+    `best_*` scores come from the epoch with the lowest objective; `pareto` marks
+    trials no other trial beats on both best blur and best roughness.
+    """
+    experiment_dir = Path(experiment_dir)
+    study = load_study_config(experiment_dir)
+    rows = []
+    for trial_dir in sorted(p.parent for p in experiment_dir.glob("*/params.json")):
+        params = json.loads((trial_dir / "params.json").read_text())
+        history = read_trial_results(trial_dir)
+        row = {"trial_id": trial_dir.name.removeprefix("trial_"), **params,
+               "status": _status(history, trial_dir, study.training.epochs),
+               "epochs": int(history["epoch"].max()) if not history.empty else 0}
+        healthy = history[~history["diverged"].astype(bool)] if not history.empty else history
+        if not healthy.empty:
+            last, best = healthy.iloc[-1], healthy.loc[healthy[METRIC].idxmin()]
+            row.update({f"last_{name}": float(last[name]) for name in SCORES})
+            row.update({f"best_{name}": float(best[name]) for name in SCORES})
+            row["best_epoch"] = int(best["epoch"])
+        checkpoint, _ = best_checkpoint(trial_dir)
+        row["best_checkpoint"] = str(checkpoint) if checkpoint else None
+        row["trial_dir"] = str(trial_dir)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    for name in SCORES:
+        for prefix in ("last_", "best_"):
+            if prefix + name not in table:
+                table[prefix + name] = np.nan
+    table["pareto"] = pareto_front(table["best_val/blur"].to_numpy(), table["best_val/roughness"].to_numpy())
+    return table.sort_values(f"best_{METRIC}", na_position="last").reset_index(drop=True)
+
+
+def pareto_front(blur: np.ndarray, roughness: np.ndarray) -> np.ndarray:
+    """Boolean mask of points not dominated on (blur, roughness), both minimised; NaN rows are never on it."""
+    points = np.column_stack([blur, roughness]).astype(float)
+    valid = np.all(np.isfinite(points), axis=1)
+    on_front = np.zeros(len(points), dtype=bool)
+    for i in np.flatnonzero(valid):
+        others = points[valid]
+        dominated = np.any(np.all(others <= points[i], axis=1) & np.any(others < points[i], axis=1))
+        on_front[i] = not dominated
+    return on_front
+
+
+def best_trial(table: pd.DataFrame) -> pd.Series:
+    """The trial with the lowest best objective among those that did not fail or diverge."""
+    usable = table[table["status"].isin(["finished", "stopped early"]) & table[f"best_{METRIC}"].notna()]
+    if usable.empty:
+        raise ValueError("no trial of this study produced a usable score")
+    return usable.loc[usable[f"best_{METRIC}"].idxmin()]

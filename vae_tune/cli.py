@@ -1,0 +1,124 @@
+"""`vae-tune run | show | report`: parse arguments, call the library, print what happened."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vae_tune.config import ConfigError, StudyConfig, available_studies, load_study
+
+DEFAULT_STUDY = "local"
+
+
+def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", nargs="?", default=DEFAULT_STUDY,
+                        help=f"a study name ({', '.join(available_studies())}) or a .toml file; default {DEFAULT_STUDY}")
+    parser.add_argument("--data", metavar="PATH", help="train on this folder of images instead of the study's data")
+    parser.add_argument("--samples", type=int, metavar="N", help="number of trials (search.num_samples)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a study value, e.g. --set training.epochs=3 (repeatable)")
+
+
+def resolve_study(args: argparse.Namespace) -> StudyConfig:
+    overrides = list(args.overrides)
+    if args.data:
+        overrides += ["data.source=folder", f"data.path={json.dumps(str(Path(args.data).expanduser().resolve()))}"]
+    if args.samples is not None:
+        overrides.append(f"search.num_samples={args.samples}")
+    return load_study(args.study, overrides)
+
+
+def describe_study(study: StudyConfig) -> str:
+    """The resolved study as a person reads it: what is searched, the budget, resources, storage."""
+    from vae_tune.study import storage_root
+
+    lines = [f"study {study.name}: {study.description}".rstrip(": ")]
+    data = study.data
+    where = f" from {data.path}" if data.source == "folder" else ""
+    lines.append(f"  data       {data.source}{where}, {data.samples} images at {data.image_size}x{data.image_size}, "
+                 f"{data.validation_fraction:.0%} held out (seed {data.seed})")
+    lines.append("  search")
+    fixed = {**dataclass_fields(study.model), **dataclass_fields(study.training)}
+    for name, parameter in study.search.space.items():
+        if parameter.distribution == "choice":
+            lines.append(f"    {name:<14} choice of {list(parameter.values)}")
+        else:
+            lines.append(f"    {name:<14} {parameter.distribution} [{parameter.low:g}, {parameter.high:g}]")
+    lines.append("  fixed      " + ", ".join(f"{k}={v}" for k, v in fixed.items()
+                                              if k not in study.search.space and k != "image_size"))
+    search = study.search
+    budget = f"{search.num_samples} trials x up to {study.training.epochs} epochs, {search.algorithm} search, {search.scheduler} scheduler"
+    lines.append(f"  budget     {budget}")
+    lines.append(f"  objective  blur + {study.objective.roughness_weight:g} * roughness "
+                 f"({study.objective.probe_images} probe images, {study.objective.probe_pairs} pairs x "
+                 f"{study.objective.interpolation_steps} steps)")
+    resources = study.resources
+    lines.append(f"  resources  {resources.cpus_per_trial:g} CPU, {resources.gpus_per_trial:g} GPU per trial")
+    lines.append(f"  storage    {storage_root(study)}/{study.name}_<timestamp>")
+    return "\n".join(lines)
+
+
+def dataclass_fields(instance) -> dict:
+    import dataclasses
+
+    return {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)}
+
+
+def command_show(args: argparse.Namespace) -> int:
+    print(describe_study(resolve_study(args)))
+    return 0
+
+
+def command_run(args: argparse.Namespace) -> int:
+    study = resolve_study(args)  # every config error stops here, before Ray starts
+    print(describe_study(study), flush=True)
+    from vae_tune.analysis.report import write_report
+    from vae_tune.study import run_study
+
+    outcome = run_study(study, address=args.address)
+    report = write_report(outcome.experiment_dir)
+    print(report.summary())
+    return 0
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from vae_tune.analysis.report import write_report
+
+    report = write_report(Path(args.experiment_dir), out=Path(args.out) if args.out else None)
+    print(report.summary())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vae-tune", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a study with Ray Tune")
+    _add_study_arguments(run)
+    run.add_argument("--address", help="Ray cluster address (e.g. auto); default: start a local Ray")
+    run.set_defaults(handler=command_run)
+    show = commands.add_parser("show", help="print the resolved study without running it")
+    _add_study_arguments(show)
+    show.set_defaults(handler=command_show)
+    report = commands.add_parser("report", help="write the results table and grids of an experiment")
+    report.add_argument("experiment_dir", help="the experiment directory a run printed")
+    report.add_argument("--out", help="where to write the report (default: EXPERIMENT_DIR/report)")
+    report.set_defaults(handler=command_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, FileNotFoundError) as error:
+        print(f"vae-tune: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vae-tune: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

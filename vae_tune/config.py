@@ -1,0 +1,365 @@
+"""Study and trial configuration: frozen dataclasses, loaded from TOML and validated.
+
+A study file (`studies/*.toml`) has one table per dataclass below. Every field
+has a default, so a study file only states what differs. Validation happens
+here, before Ray starts, and every error is one line naming the key and what
+is allowed: `ConfigError: model.latent_dim: must be a positive integer, got 0`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
+
+# Hyperparameters a study may search, and the section that owns each one.
+SEARCHABLE = {
+    "latent_dim": "model",
+    "kl_weight": "model",
+    "learning_rate": "training",
+    "batch_size": "training",
+}
+DISTRIBUTIONS = ("choice", "loguniform", "uniform")
+SEARCH_ALGORITHMS = ("random", "tpe")
+SCHEDULERS = ("asha", "fifo")
+DATA_SOURCES = ("synthetic", "folder")
+
+
+class ConfigError(ValueError):
+    """A study file or override is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = "synthetic"  # synthetic: the embedded catalogue; folder: a directory of images
+    path: str = ""  # directory of images, for source = "folder"
+    image_size: int = 128  # square side in pixels; the encoder halves it 3 times, the decoder needs /16
+    samples: int = 2048  # images to generate (synthetic) or the most to use (folder)
+    validation_fraction: float = 0.1  # held out from training; the evaluation probe comes from here
+    seed: int = 0  # fixes generation and the train/validation split for every trial
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    image_size: int = 128  # copied from data.image_size; part of the model so checkpoints rebuild it
+    latent_dim: int = 256  # the tutorial's size
+    # Per-image loss = sum of squared error over pixels + kl_weight * KL summed over latent dims.
+    # The tutorial's 1000 * MSE + mean KL equals kl_weight = H*W*3 / (1000 * latent_dim): 0.19 at 128px, 256 latents.
+    kl_weight: float = 0.19
+    encoder_filters: tuple[int, ...] = (32, 16, 4)  # Conv2D 3x3 stride 2, each + BatchNorm
+    decoder_filters: tuple[int, ...] = (32, 16, 8)  # Conv2DTranspose 3x3 stride 2, each + BatchNorm
+    decoder_seed_channels: int = 64  # channels of the (H/16, W/16) map the decoder's Dense layer makes
+    # Keras' default 0.99 lags behind fast-moving short trials: their inference-mode (moving
+    # average) reconstructions then swing epoch to epoch, and so would blur and roughness.
+    batchnorm_momentum: float = 0.9
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = 10  # the most epochs a trial trains; ASHA may stop it sooner
+    batch_size: int = 64  # global batch, split across replicas when a trial has several GPUs
+    learning_rate: float = 5e-4  # Adam, the tutorial's rate
+    seed: int = 0  # weights and shuffling; recorded in every checkpoint
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One searched hyperparameter: `choice` over values, or a (log)uniform range."""
+
+    distribution: str
+    values: tuple[Any, ...] = ()
+    low: float = 0.0
+    high: float = 0.0
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    # objective = blur + roughness_weight * roughness; both are ~0..1 scores where lower is better.
+    roughness_weight: float = 0.5
+    probe_images: int = 64  # validation images scored for blur every epoch
+    probe_pairs: int = 8  # validation pairs interpolated for roughness every epoch
+    interpolation_steps: int = 16  # T in DESIGN.md: T + 1 decoded points per pair
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    algorithm: str = "random"  # random: Ray's variant generator; tpe: Optuna's TPE
+    scheduler: str = "asha"  # asha: stop weak trials early; fifo: run every trial to the end
+    num_samples: int = 12  # trials in the study
+    max_concurrent_trials: int = 0  # 0: as many as the resources allow
+    grace_period: int = 1  # ASHA: epochs every trial gets before it can be stopped
+    reduction_factor: int = 3  # ASHA: keep the best 1/reduction_factor at each rung
+    space: dict[str, Parameter] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str = "study"
+    description: str = ""
+    storage_path: str = "~/vae_tune_results"  # experiments go to storage_path/<name>_<timestamp>
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    search: SearchConfig = SearchConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+
+    def trial(self, params: dict[str, Any]) -> tuple[ModelConfig, TrainingConfig]:
+        """The model and training settings of one trial: the study's, with `params` searched values."""
+        model_overrides = {k: v for k, v in params.items() if SEARCHABLE.get(k) == "model"}
+        training_overrides = {k: v for k, v in params.items() if SEARCHABLE.get(k) == "training"}
+        unknown = sorted(set(params) - set(SEARCHABLE))
+        if unknown:
+            raise ConfigError(f"unknown trial parameter {unknown[0]!r}; allowed: {', '.join(SEARCHABLE)}")
+        return (
+            dataclasses.replace(self.model, **model_overrides),
+            dataclasses.replace(self.training, **training_overrides),
+        )
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def available_studies() -> list[str]:
+    return sorted(p.stem for p in STUDIES_DIR.glob("*.toml"))
+
+
+def resolve_study_path(name_or_path: str) -> Path:
+    """A study name from `studies/` (`local`, `smoke`) or a path to a TOML file."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"study file {path} does not exist")
+        return path
+    candidate = STUDIES_DIR / f"{name_or_path}.toml"
+    if not candidate.is_file():
+        raise ConfigError(
+            f"unknown study {name_or_path!r}; available: {', '.join(available_studies())}, or a path to a .toml file"
+        )
+    return candidate
+
+
+def load_study(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> StudyConfig:
+    """Read, override (`section.key=value`) and validate a study."""
+    path = resolve_study_path(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    raw.setdefault("name", path.stem)
+    for override in overrides:
+        apply_override(raw, override)
+    return study_from_dict(raw)
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Apply `section.key=value` (value parsed as TOML, else taken as a string) to a raw study dict."""
+    key, sep, text = override.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.epochs=3")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    *sections, leaf = key.split(".")
+    _check_key_path(key)
+    target = raw
+    for section in sections:
+        target = target.setdefault(section, {})
+    target[leaf] = value
+
+
+def _check_key_path(key: str) -> None:
+    """Refuse `--set` of a key the study schema does not have, naming the allowed keys."""
+    cls: Any = StudyConfig
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        if cls is dict:  # search.space.<parameter>.<field>: checked when the space is parsed
+            return
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        if part not in names:
+            where = ".".join(parts[:depth]) or "study"
+            raise ConfigError(f"--set {key}: {where} has no key {part!r}; allowed: {', '.join(names)}")
+        field_type = typing.get_type_hints(cls)[part]
+        cls = field_type if dataclasses.is_dataclass(field_type) else typing.get_origin(field_type) or field_type
+
+
+def study_from_dict(raw: dict[str, Any]) -> StudyConfig:
+    raw = dict(raw)
+    sections = {}
+    for name, cls in typing.get_type_hints(StudyConfig).items():
+        if dataclasses.is_dataclass(cls):
+            table = raw.pop(name, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{name}: must be a table ([{name}] in the study file)")
+            sections[name] = _section(cls, table, prefix=f"{name}.")
+    study = dataclasses.replace(_section(StudyConfig, raw, prefix=""), **sections)
+    # The model is built for the data's image size: one value, stated once in the study file.
+    study = dataclasses.replace(study, model=dataclasses.replace(study.model, image_size=study.data.image_size))
+    validate(study)
+    return study
+
+
+def _section(cls: type, table: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    allowed = [name for name, hint in hints.items() if not dataclasses.is_dataclass(hint)]
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        where = prefix.rstrip(".") or "study"
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
+    values = {
+        key: _space(value) if key == "space" else _coerce(f"{prefix}{key}", value, hints[key])
+        for key, value in table.items()
+    }
+    return cls(**values)
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{key}: must be a list of integers, got {value!r}")
+        return tuple(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str) and (type(value) is not hint):
+        raise ConfigError(f"{key}: must be {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _space(raw: Any) -> dict[str, Parameter]:
+    if not isinstance(raw, dict):
+        raise ConfigError("search.space: must be a table of parameters")
+    space = {}
+    for name, spec in raw.items():
+        key = f"search.space.{name}"
+        if name not in SEARCHABLE:
+            raise ConfigError(f"{key}: cannot be searched; searchable: {', '.join(SEARCHABLE)}")
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{key}: must be a table like {{ distribution = \"loguniform\", low = 1e-4, high = 1e-2 }}")
+        unknown = sorted(set(spec) - {"distribution", "values", "low", "high"})
+        if unknown:
+            raise ConfigError(f"{key}: unknown key {unknown[0]!r}; allowed: distribution, values, low, high")
+        distribution = spec.get("distribution")
+        if distribution not in DISTRIBUTIONS:
+            raise ConfigError(f"{key}.distribution: must be one of {', '.join(DISTRIBUTIONS)}, got {distribution!r}")
+        if distribution == "choice":
+            values = spec.get("values")
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"{key}.values: must be a non-empty list for distribution = \"choice\"")
+            space[name] = Parameter("choice", values=tuple(values))
+        else:
+            low, high = spec.get("low"), spec.get("high")
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+                raise ConfigError(f"{key}: low and high must be numbers for distribution = {distribution!r}")
+            if not low < high:
+                raise ConfigError(f"{key}: low must be below high, got low={low}, high={high}")
+            if distribution == "loguniform" and low <= 0:
+                raise ConfigError(f"{key}.low: must be > 0 for a loguniform range, got {low}")
+            space[name] = Parameter(distribution, low=float(low), high=float(high))
+    return space
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _check_positive_int(key: str, value: Any) -> None:
+    _require(isinstance(value, int) and value > 0, f"{key}: must be a positive integer, got {value!r}")
+
+
+def _check_positive_number(key: str, value: Any) -> None:
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+    _require(ok, f"{key}: must be a positive number, got {value!r}")
+
+
+def _check_one_of(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    _require(value in allowed, f"{key}: must be one of {', '.join(allowed)}, got {value!r}")
+
+
+# What each searchable value must satisfy; shared by fixed values and every searched value.
+_PARAMETER_CHECKS = {
+    "latent_dim": _check_positive_int,
+    "batch_size": _check_positive_int,
+    "learning_rate": _check_positive_number,
+    "kl_weight": lambda key, v: _require(
+        isinstance(v, (int, float)) and math.isfinite(v) and v >= 0, f"{key}: must be a number >= 0, got {v!r}"
+    ),
+}
+
+
+def validate(study: StudyConfig) -> None:
+    data, model, training, objective, search = study.data, study.model, study.training, study.objective, study.search
+    _require(bool(study.name) and "/" not in study.name, f"name: must be a non-empty name without '/', got {study.name!r}")
+    _check_one_of("data.source", data.source, DATA_SOURCES)
+    _require(data.source != "folder" or bool(data.path), "data.path: required when data.source = \"folder\"")
+    _require(
+        isinstance(data.image_size, int) and data.image_size >= 16 and data.image_size % 16 == 0,
+        f"data.image_size: must be a positive multiple of 16 (16, 32, 64, 128, ...), got {data.image_size!r}",
+    )
+    _check_positive_int("data.samples", data.samples)
+    _require(0 < data.validation_fraction < 1, f"data.validation_fraction: must be in (0, 1), got {data.validation_fraction}")
+    validation_images = int(data.samples * data.validation_fraction)
+    _require(
+        validation_images >= 2,
+        f"data.validation_fraction: leaves {validation_images} validation images of {data.samples}; need at least 2",
+    )
+    for key in ("latent_dim", "kl_weight"):
+        _PARAMETER_CHECKS[key](f"model.{key}", getattr(model, key))
+    for key in ("learning_rate", "batch_size"):
+        _PARAMETER_CHECKS[key](f"training.{key}", getattr(training, key))
+    for key in ("encoder_filters", "decoder_filters"):
+        filters = getattr(model, key)
+        _require(len(filters) == 3 and all(f > 0 for f in filters), f"model.{key}: must be 3 positive integers, got {list(filters)}")
+    _check_positive_int("model.decoder_seed_channels", model.decoder_seed_channels)
+    _require(0 <= model.batchnorm_momentum < 1, f"model.batchnorm_momentum: must be in [0, 1), got {model.batchnorm_momentum}")
+    _check_positive_int("training.epochs", training.epochs)
+    _require(objective.roughness_weight >= 0, f"objective.roughness_weight: must be >= 0, got {objective.roughness_weight}")
+    for key in ("probe_images", "probe_pairs", "interpolation_steps"):
+        _check_positive_int(f"objective.{key}", getattr(objective, key))
+    _require(objective.interpolation_steps >= 2, "objective.interpolation_steps: must be at least 2")
+    _check_one_of("search.algorithm", search.algorithm, SEARCH_ALGORITHMS)
+    _check_one_of("search.scheduler", search.scheduler, SCHEDULERS)
+    _check_positive_int("search.num_samples", search.num_samples)
+    _require(search.max_concurrent_trials >= 0, f"search.max_concurrent_trials: must be >= 0, got {search.max_concurrent_trials}")
+    _check_positive_int("search.grace_period", search.grace_period)
+    _require(search.reduction_factor >= 2, f"search.reduction_factor: must be >= 2, got {search.reduction_factor}")
+    for name, parameter in search.space.items():
+        check = _PARAMETER_CHECKS[name]
+        for value in parameter.values or (parameter.low, parameter.high):
+            if name in ("latent_dim", "batch_size") and parameter.distribution != "choice":
+                raise ConfigError(f"search.space.{name}: integer parameter; use distribution = \"choice\" with values")
+            check(f"search.space.{name}", value)
+    _check_positive_number("resources.cpus_per_trial", study.resources.cpus_per_trial)
+    gpus = study.resources.gpus_per_trial
+    _require(
+        gpus >= 0 and (gpus < 1 or float(gpus).is_integer()),
+        f"resources.gpus_per_trial: must be a fraction below 1 or a whole number, got {gpus}",
+    )
+
+
+def to_dict(study: StudyConfig) -> dict[str, Any]:
+    """A JSON/TOML-friendly dict of the study (tuples become lists)."""
+    return dataclasses.asdict(study)

@@ -1,0 +1,118 @@
+"""The tutorial's convolutional VAE, built from a `ModelConfig`.
+
+Encoder: three 3x3 stride-2 Conv2D + BatchNorm layers, Flatten, Dense mean and
+Dense log-variance (zero-initialised, so training starts from the prior).
+Decoder: Dense to an (H/16, W/16, 64) map, three 3x3 stride-2 Conv2DTranspose +
+BatchNorm layers and a final stride-2 Conv2DTranspose to 3 sigmoid channels.
+
+The loss is stated per image so `kl_weight` means the same at every image and
+latent size: the sum of squared error over pixels plus `kl_weight` times the KL
+summed over latent dimensions, averaged over the batch. The tutorial's
+`1000 * MSE + mean KL` is `kl_weight = H*W*3 / (1000 * latent_dim)` (0.19 at
+128x128 with 256 latents). The tutorial samples with `exp(log_var)` but
+computes the KL as if it were log-sigma; here it is log-variance in both.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from vae_tune.config import ModelConfig
+
+
+def tutorial_kl_weight(image_size: int, latent_dim: int) -> float:
+    """The kl_weight that reproduces the tutorial's `1000 * MSE + mean KL` loss."""
+    return image_size * image_size * 3 / (1000 * latent_dim)
+
+
+class Sampling(layers.Layer):
+    """z = mean + exp(log_var / 2) * eps, eps ~ N(0, I); seeded so runs repeat."""
+
+    def __init__(self, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        # A SeedGenerator keeps the random op traceable under tf.function and seeded.
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+
+def build_encoder(config: ModelConfig) -> keras.Model:
+    inputs = keras.Input(shape=(config.image_size, config.image_size, 3), name="image")
+    x = inputs
+    for filters in config.encoder_filters:
+        x = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(x)
+        x = layers.BatchNormalization(momentum=config.batchnorm_momentum)(x)
+    x = layers.Flatten()(x)
+    z_mean = layers.Dense(config.latent_dim, kernel_initializer="zeros", name="z_mean")(x)
+    z_log_var = layers.Dense(config.latent_dim, kernel_initializer="zeros", name="z_log_var")(x)
+    return keras.Model(inputs, [z_mean, z_log_var], name="encoder")
+
+
+def build_decoder(config: ModelConfig) -> keras.Model:
+    side = config.image_size // 16
+    inputs = keras.Input(shape=(config.latent_dim,), name="z")
+    x = layers.Dense(side * side * config.decoder_seed_channels, activation="relu")(inputs)
+    x = layers.Reshape((side, side, config.decoder_seed_channels))(x)
+    for filters in config.decoder_filters:
+        x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu")(x)
+        x = layers.BatchNormalization(momentum=config.batchnorm_momentum)(x)
+    outputs = layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="sigmoid", name="image")(x)
+    return keras.Model(inputs, outputs, name="decoder")
+
+
+def reconstruction_error(x, x_hat):
+    """Sum of squared error over each image's pixels and channels: shape [batch]."""
+    return ops.sum(ops.square(x - x_hat), axis=(1, 2, 3))
+
+
+def gaussian_kl(z_mean, z_log_var):
+    """KL(N(mean, exp(log_var)) || N(0, I)) summed over latent dimensions: shape [batch]."""
+    return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1)
+
+
+class VAE(keras.Model):
+    """Encoder + sampling + decoder, trained with `fit` through `compute_loss`."""
+
+    def __init__(self, config: ModelConfig, seed: int = 0, **kwargs):
+        super().__init__(name="vae", **kwargs)
+        self.config = config
+        self.encoder = build_encoder(config)
+        self.decoder = build_decoder(config)
+        self.sampling = Sampling(seed=seed)
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+
+    def call(self, images, training=False):
+        z_mean, z_log_var = self.encoder(images, training=training)
+        z = self.sampling([z_mean, z_log_var])
+        reconstruction = self.decoder(z, training=training)
+        return {"reconstruction": reconstruction, "z_mean": z_mean, "z_log_var": z_log_var}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        reconstruction = reconstruction_error(x, y_pred["reconstruction"])
+        kl = gaussian_kl(y_pred["z_mean"], y_pred["z_log_var"])
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        loss = ops.mean(reconstruction + self.config.kl_weight * kl)
+        # Keras' own losses divide by the replica count so that summing gradients across
+        # replicas gives the global-batch mean; a custom compute_loss has to do the same.
+        return loss / tf.distribute.get_strategy().num_replicas_in_sync
+
+    def encode_mean(self, images):
+        return self.encoder(images, training=False)[0]
+
+    def decode(self, z):
+        return self.decoder(z, training=False)
+
+
+def build_vae(config: ModelConfig, learning_rate: float, seed: int = 0) -> VAE:
+    """A compiled, built VAE. Call inside `strategy.scope()` to place its variables."""
+    model = VAE(config, seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
+    model(ops.zeros((1, config.image_size, config.image_size, 3)))  # create the weights now
+    return model

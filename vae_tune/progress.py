@@ -1,0 +1,63 @@
+"""One concise line per trial event, instead of Ray's full status tables."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from ray import tune
+
+
+def format_params(params: dict) -> str:
+    """`latent_dim=64 learning_rate=5.2e-04 kl_weight=0.31`, in the study's order."""
+    parts = []
+    for name, value in params.items():
+        text = f"{value:.2e}" if isinstance(value, float) and (abs(value) < 1e-2 or abs(value) >= 1e3) else (
+            f"{value:.3g}" if isinstance(value, float) else str(value)
+        )
+        parts.append(f"{name}={text}")
+    return " ".join(parts)
+
+
+class ProgressPrinter(tune.Callback):
+    def __init__(self, total_trials: int, max_epochs: int, stream: TextIO = sys.stdout):
+        self.total_trials = total_trials
+        self.max_epochs = max_epochs
+        self.stream = stream
+        self.numbers: dict[str, int] = {}  # trial id -> 1-based order of start
+        self.last_epoch: dict[str, int] = {}
+        self.started = time.monotonic()
+
+    def _print(self, trial, message: str) -> None:
+        number = self.numbers.setdefault(trial.trial_id, len(self.numbers) + 1)
+        elapsed = time.monotonic() - self.started
+        print(f"[{elapsed:6.0f}s] trial {number:>2}/{self.total_trials} {message}", file=self.stream, flush=True)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        if trial.trial_id not in self.numbers:
+            self._print(trial, f"started: {format_params(trial.config)}")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        epoch = int(result.get("epoch", 0))
+        self.last_epoch[trial.trial_id] = epoch
+        if result.get("diverged"):
+            self._print(trial, f"epoch {epoch}/{self.max_epochs}: loss is NaN/inf, trial diverged")
+            return
+        self._print(
+            trial,
+            f"epoch {epoch:>2}/{self.max_epochs}  objective {result['objective']:.4f}  "
+            f"blur {result['val/blur']:.4f}  roughness {result['val/roughness']:.4f}  "
+            f"({result['time/train_seconds']:.1f}s train)",
+        )
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        epoch = self.last_epoch.get(trial.trial_id, 0)
+        if epoch < self.max_epochs and not trial.last_result.get("diverged"):
+            self._print(trial, f"stopped early by the scheduler after epoch {epoch}")
+        else:
+            self._print(trial, f"done after epoch {epoch}")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        where = trial.path or "its trial directory"
+        self._print(trial, f"FAILED: see error.txt in {where}")

@@ -1,0 +1,136 @@
+"""A study config turned into a Ray Tune run: search space, searcher, scheduler, resources, storage."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from vae_tune.config import Parameter, StudyConfig, to_dict
+from vae_tune.data.dataset import Dataset, load_dataset
+
+METRIC, MODE = "objective", "min"
+STUDY_FILE = "study.json"
+
+
+def search_space(study: StudyConfig) -> dict[str, Any]:
+    from ray import tune
+
+    def domain(parameter: Parameter):
+        if parameter.distribution == "choice":
+            return tune.choice(list(parameter.values))
+        if parameter.distribution == "loguniform":
+            return tune.loguniform(parameter.low, parameter.high)
+        return tune.uniform(parameter.low, parameter.high)
+
+    return {name: domain(parameter) for name, parameter in study.search.space.items()}
+
+
+def _search_algorithm(study: StudyConfig):
+    seed = study.training.seed
+    if study.search.algorithm == "tpe":
+        from ray.tune.search.optuna import OptunaSearch
+
+        return OptunaSearch(metric=METRIC, mode=MODE, seed=seed)
+    from ray.tune.search import BasicVariantGenerator
+
+    return BasicVariantGenerator(random_state=seed)  # seeded: the same study samples the same trials
+
+
+def _scheduler(study: StudyConfig):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if study.search.scheduler == "asha":
+        return ASHAScheduler(
+            time_attr="epoch",  # our own counter, exact across resumes
+            max_t=study.training.epochs,
+            grace_period=min(study.search.grace_period, study.training.epochs),
+            reduction_factor=study.search.reduction_factor,
+        )
+    return FIFOScheduler()
+
+
+def experiment_name(study: StudyConfig) -> str:
+    return f"{study.name}_{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def storage_root(study: StudyConfig) -> str:
+    """Ray needs an absolute path or a URI (s3://, gs://)."""
+    if "://" in study.storage_path:
+        return study.storage_path
+    return str(Path(study.storage_path).expanduser().resolve())
+
+
+def build_tuner(study: StudyConfig, dataset: Dataset, name: str, callbacks=()):
+    from ray import tune
+
+    from vae_tune.trainable import train_vae
+
+    trainable = tune.with_resources(
+        # with_parameters puts the images in the object store once; every trial reads them zero-copy.
+        tune.with_parameters(train_vae, study=study, dataset=dataset),
+        {"cpu": study.resources.cpus_per_trial, "gpu": study.resources.gpus_per_trial},
+    )
+    tune_config = tune.TuneConfig(
+        metric=METRIC,
+        mode=MODE,
+        num_samples=study.search.num_samples,
+        search_alg=_search_algorithm(study),
+        scheduler=_scheduler(study),
+        max_concurrent_trials=study.search.max_concurrent_trials or None,
+        trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+    )
+    run_config = tune.RunConfig(
+        name=name,
+        storage_path=storage_root(study),
+        callbacks=list(callbacks),
+        verbose=0,  # ProgressPrinter prints one line per event instead of Ray's tables
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=2, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE
+        ),
+    )
+    return tune.Tuner(trainable, param_space=search_space(study), tune_config=tune_config, run_config=run_config)
+
+
+def ensure_ray(address: str | None = None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    # Quiet TF's C++ start-up chatter in every trial process; errors still come through.
+    runtime_env = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
+    if address:
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+    else:
+        ray.init(include_dashboard=False, runtime_env=runtime_env, log_to_driver=True)
+
+
+@dataclasses.dataclass
+class StudyOutcome:
+    experiment_dir: Path
+    results: Any  # ray.tune.ResultGrid
+
+
+def run_study(study: StudyConfig, address: str | None = None, dataset: Dataset | None = None) -> StudyOutcome:
+    """Run a study to the end and return where it is. The caller reports on it."""
+    from vae_tune.progress import ProgressPrinter
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    started = time.monotonic()
+    print(f"vae-tune: preparing data ({study.data.source}, {study.data.samples} images at {study.data.image_size}px)", flush=True)
+    dataset = dataset if dataset is not None else load_dataset(study.data)
+    print(f"vae-tune: {len(dataset)} images ready in {time.monotonic() - started:.1f}s; starting Ray", flush=True)
+    ensure_ray(address)
+    name = experiment_name(study)
+    experiment_dir = Path(storage_root(study)) / name
+    experiment_dir.mkdir(parents=True, exist_ok=True)
+    # The resolved study travels with its results: report and resume need nothing else.
+    (experiment_dir / STUDY_FILE).write_text(json.dumps(to_dict(study), indent=2))
+    printer = ProgressPrinter(study.search.num_samples, study.training.epochs)
+    tuner = build_tuner(study, dataset, name, callbacks=[printer])
+    print(f"vae-tune: running {study.search.num_samples} trials into {experiment_dir}", flush=True)
+    results = tuner.fit()
+    return StudyOutcome(experiment_dir, results)
