@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vae_tune.data import synthetic
 from vae_tune.data.synthetic import CATEGORIES, contact_sheet, generate_catalogue
 
 K = len(CATEGORIES)
@@ -79,15 +80,40 @@ def test_colours_patterns_and_poses_vary_within_a_category():
         assert means.std(axis=0).max() > 10.0, CATEGORIES[category]
 
 
-def test_patterns_appear():
-    # Striped, checked and dotted products have many more colour edges inside the
-    # silhouette than plain ones; over a catalogue some must be patterned.
-    images, _ = generate_catalogue(6 * K, 64, seed=4)
-    grey = images.astype(np.float64).mean(axis=-1)
-    inside = (grey[:, 1:-1, 1:-1] < 245)
-    edges = np.abs(np.diff(grey, axis=2))[:, 1:-1, 1:] > 40
-    edge_share = (edges & inside).sum(axis=(1, 2)) / inside.sum(axis=(1, 2))
-    assert edge_share.max() > 3 * np.median(edge_share)
+def _style(pattern: str, angle: float = 0.0) -> synthetic._Style:
+    return synthetic._Style(
+        colour=(34, 45, 78),
+        colour_name="navy",
+        pattern=pattern,
+        second=(234, 234, 230),
+        period=0.25,
+        duty=0.5,
+        angle=angle,
+        folds=0.0,
+        fold_phase=0.0,
+        outline=(20, 25, 43),
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "low", "high"),
+    [("plain", 0.0, 0.0), ("stripes", 0.4, 0.6), ("checks", 0.6, 0.9), ("dots", 0.25, 0.5)],
+)
+def test_pattern_covers_its_share_of_the_cloth(pattern, low, high):
+    # Frame coordinates over [-1, 1]^2, as the drawing functions use them.
+    v, u = np.mgrid[-1:1:128j, -1:1:128j].astype(np.float32)
+    texture = np.asarray(synthetic._texture(u, v, _style(pattern), 1.0)).astype(np.float64)
+    second = texture.mean(axis=-1) > 130  # the light second colour, against navy
+    assert low <= second.mean() <= high
+
+
+def test_stripes_follow_their_angle():
+    v, u = np.mgrid[-1:1:128j, -1:1:128j].astype(np.float32)
+    horizontal = np.asarray(synthetic._texture(u, v, _style("stripes", 0.0), 1.0)).mean(axis=-1)
+    vertical = np.asarray(synthetic._texture(u, v, _style("stripes", np.pi / 2), 1.0)).mean(axis=-1)
+    # Horizontal stripes change down a column, not along a row; vertical ones the opposite.
+    assert np.abs(np.diff(horizontal, axis=0)).max() > 100 > np.abs(np.diff(horizontal, axis=1)).max()
+    assert np.abs(np.diff(vertical, axis=1)).max() > 100 > np.abs(np.diff(vertical, axis=0)).max()
 
 
 @pytest.mark.parametrize(

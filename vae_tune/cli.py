@@ -77,7 +77,7 @@ def command_run(args: argparse.Namespace) -> int:
     from vae_tune.analysis.report import write_report
     from vae_tune.study import run_study
 
-    outcome = run_study(study, address=args.address)
+    outcome = run_study(study, address=args.address, verbose=args.verbose)
     report = write_report(outcome.experiment_dir)
     print(report.summary())
     return 0
@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a study with Ray Tune")
     _add_study_arguments(run)
     run.add_argument("--address", help="Ray cluster address (e.g. auto); default: start a local Ray")
+    run.add_argument("--verbose", action="store_true", help="also show the trial processes' own output")
     run.set_defaults(handler=command_run)
     show = commands.add_parser("show", help="print the resolved study without running it")
     _add_study_arguments(show)

@@ -9,6 +9,7 @@ is allowed: `ConfigError: model.latent_dim: must be a positive integer, got 0`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 import typing
@@ -361,5 +362,5 @@ def validate(study: StudyConfig) -> None:
 
 
 def to_dict(study: StudyConfig) -> dict[str, Any]:
-    """A JSON/TOML-friendly dict of the study (tuples become lists)."""
-    return dataclasses.asdict(study)
+    """A JSON-friendly dict of the study (tuples become lists); `study_from_dict` reads it back."""
+    return json.loads(json.dumps(dataclasses.asdict(study)))

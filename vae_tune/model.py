@@ -16,6 +16,7 @@ computes the KL as if it were log-sigma; here it is log-variance in both.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
@@ -34,6 +35,14 @@ class Sampling(layers.Layer):
         super().__init__(**kwargs)
         # A SeedGenerator keeps the random op traceable under tf.function and seeded.
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the noise stream at `seed`.
+
+        The generator's counter is not part of the saved weights; reseeding at
+        every epoch makes a resumed trial draw the same noise as an unbroken one.
+        """
+        self.seed_generator.state.assign(np.array([seed % 2**31, 0], dtype=self.seed_generator.state.dtype))
 
     def call(self, inputs):
         z_mean, z_log_var = inputs

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from typing import TextIO
 
 from ray import tune
 
@@ -21,10 +19,9 @@ def format_params(params: dict) -> str:
 
 
 class ProgressPrinter(tune.Callback):
-    def __init__(self, total_trials: int, max_epochs: int, stream: TextIO = sys.stdout):
+    def __init__(self, total_trials: int, max_epochs: int):
         self.total_trials = total_trials
         self.max_epochs = max_epochs
-        self.stream = stream
         self.numbers: dict[str, int] = {}  # trial id -> 1-based order of start
         self.last_epoch: dict[str, int] = {}
         self.started = time.monotonic()
@@ -32,7 +29,7 @@ class ProgressPrinter(tune.Callback):
     def _print(self, trial, message: str) -> None:
         number = self.numbers.setdefault(trial.trial_id, len(self.numbers) + 1)
         elapsed = time.monotonic() - self.started
-        print(f"[{elapsed:6.0f}s] trial {number:>2}/{self.total_trials} {message}", file=self.stream, flush=True)
+        print(f"[{elapsed:6.0f}s] trial {number:>2}/{self.total_trials} {message}", flush=True)
 
     def on_trial_start(self, iteration, trials, trial, **info):
         if trial.trial_id not in self.numbers:

@@ -95,17 +95,24 @@ def build_tuner(study: StudyConfig, dataset: Dataset, name: str, callbacks=()):
     return tune.Tuner(trainable, param_space=search_space(study), tune_config=tune_config, run_config=run_config)
 
 
-def ensure_ray(address: str | None = None) -> None:
+def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
+    """Connect to `address`, or start a local Ray sized to this machine.
+
+    Trial processes' own output (TensorFlow's start-up logging, Ray's checkpoint
+    notices) goes to Ray's log files unless `verbose`: the ProgressPrinter's
+    lines are what a person follows, and a failed trial's traceback is in its
+    error.txt either way.
+    """
     import ray
 
     if ray.is_initialized():
         return
-    # Quiet TF's C++ start-up chatter in every trial process; errors still come through.
     runtime_env = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
+    options = dict(runtime_env=runtime_env, log_to_driver=verbose)
     if address:
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+        ray.init(address=address, **options)
     else:
-        ray.init(include_dashboard=False, runtime_env=runtime_env, log_to_driver=True)
+        ray.init(include_dashboard=False, **options)
 
 
 @dataclasses.dataclass
@@ -114,16 +121,23 @@ class StudyOutcome:
     results: Any  # ray.tune.ResultGrid
 
 
-def run_study(study: StudyConfig, address: str | None = None, dataset: Dataset | None = None) -> StudyOutcome:
+def run_study(
+    study: StudyConfig, address: str | None = None, dataset: Dataset | None = None, verbose: bool = False
+) -> StudyOutcome:
     """Run a study to the end and return where it is. The caller reports on it."""
     from vae_tune.progress import ProgressPrinter
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Ray's newer console output prints a configuration table even at verbose=0; the
+    # legacy reporter at verbose=0 is silent and leaves the console to ProgressPrinter.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Keeping 2 checkpoints forces a state snapshot per epoch on short trials; that is intended.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     started = time.monotonic()
     print(f"vae-tune: preparing data ({study.data.source}, {study.data.samples} images at {study.data.image_size}px)", flush=True)
     dataset = dataset if dataset is not None else load_dataset(study.data)
     print(f"vae-tune: {len(dataset)} images ready in {time.monotonic() - started:.1f}s; starting Ray", flush=True)
-    ensure_ray(address)
+    ensure_ray(address, verbose=verbose)
     name = experiment_name(study)
     experiment_dir = Path(storage_root(study)) / name
     experiment_dir.mkdir(parents=True, exist_ok=True)

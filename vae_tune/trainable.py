@@ -66,6 +66,7 @@ class TrialRunner:
         """Train one epoch, then score it. Returns the metrics to report."""
         # A seed per epoch: a trial resumed at epoch k sees the batches it would have seen.
         epoch_seed = self.training.seed * 100_003 + self.epoch
+        self.model.sampling.reseed(epoch_seed)
         started = time.perf_counter()
         history = self.model.fit(
             self._batches(self.train_indices, epoch_seed),

@@ -82,7 +82,6 @@ _COLOURS: dict[str, Colour] = {
 }
 
 _ALL = tuple(_COLOURS)
-_DARK_NEUTRALS = ("black", "charcoal", "navy", "brown", "grey")
 
 # Metals and dials for watches and hardware (clasps, buckles, zip pulls).
 _METALS: tuple[Colour, ...] = ((196, 198, 204), (206, 168, 84), (190, 140, 120), (44, 44, 48))

@@ -1,0 +1,124 @@
+import re
+
+import pytest
+
+from vae_tune.cli import main
+from vae_tune.config import ConfigError, available_studies, load_study, study_from_dict
+
+
+@pytest.mark.parametrize("name", available_studies())
+def test_every_study_file_loads_and_searches_known_parameters(name):
+    study = load_study(name)
+    assert study.name == name
+    assert study.model.image_size == study.data.image_size
+    assert set(study.search.space) <= {"latent_dim", "learning_rate", "kl_weight", "batch_size"}
+
+
+def test_local_study_searches_around_the_tutorial():
+    study = load_study("local")
+    space = study.search.space
+    assert set(space) == {"latent_dim", "learning_rate", "kl_weight"}
+    assert 256 in space["latent_dim"].values
+    assert space["learning_rate"].low < 5e-4 < space["learning_rate"].high
+    tutorial = study.data.image_size**2 * 3 / (1000 * 256)
+    assert space["kl_weight"].low < tutorial < space["kl_weight"].high
+    assert study.search.scheduler == "asha" and study.search.num_samples >= 8
+
+
+def test_overrides_parse_values_as_toml():
+    study = load_study("smoke", ["training.epochs=3", "training.learning_rate=2e-3", 'name="renamed"'])
+    assert study.training.epochs == 3
+    assert study.training.learning_rate == 2e-3
+    assert study.name == "renamed"
+
+
+def test_trial_applies_searched_values_to_the_right_section():
+    study = load_study("smoke")
+    model, training = study.trial({"latent_dim": 7, "learning_rate": 0.01, "kl_weight": 2.0})
+    assert (model.latent_dim, model.kl_weight, training.learning_rate) == (7, 2.0, 0.01)
+    assert training.epochs == study.training.epochs
+
+
+def write_study(tmp_path, text):
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return str(path)
+
+
+BAD_STUDIES = [
+    ("[model]\nlatent_dims = 3\n", r"model: unknown key 'latent_dims'; allowed: .*latent_dim"),
+    ("[training]\nepochs = \"ten\"\n", r"training.epochs: must be int, got str"),
+    ("[model]\nlatent_dim = 0\n", r"model.latent_dim: must be a positive integer, got 0"),
+    ("[training]\nlearning_rate = -1e-3\n", r"training.learning_rate: must be a positive number"),
+    ("[data]\nimage_size = 100\n", r"data.image_size: must be a positive multiple of 16"),
+    ("[search]\nscheduler = \"hyperband\"\n", r"search.scheduler: must be one of asha, fifo"),
+    ("[search.space]\ndepth = { distribution = \"choice\", values = [1] }\n", r"search.space.depth: cannot be searched"),
+    ("[search.space]\nkl_weight = { distribution = \"loguniform\", low = 0, high = 1 }\n", r"kl_weight.low: must be > 0"),
+    ("[search.space]\nlatent_dim = { distribution = \"choice\", values = [8, -4] }\n", r"search.space.latent_dim: must be a positive integer, got -4"),
+    ("[resources]\ngpus_per_trial = 1.5\n", r"gpus_per_trial: must be a fraction below 1 or a whole number"),
+    ("bogus = 1\n", r"study: unknown key 'bogus'"),
+    ("[model\n", r"not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_STUDIES)
+def test_bad_study_files_name_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_study(write_study(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("training.epoch=3", r"training has no key 'epoch'; allowed: epochs"),
+        ("nonsense.key=1", r"study has no key 'nonsense'"),
+        ("training.epochs", r"expected key=value"),
+        ("model.latent_dim=-2", r"model.latent_dim: must be a positive integer"),
+    ],
+)
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_study("smoke", [override])
+
+
+def test_unknown_study_lists_the_available_ones():
+    with pytest.raises(ConfigError, match=r"unknown study 'nope'; available: .*local.*smoke"):
+        load_study("nope")
+    with pytest.raises(ConfigError, match=r"does not exist"):
+        load_study("/no/such/study.toml")
+
+
+def test_study_round_trips_through_its_saved_dict():
+    from vae_tune.config import to_dict
+
+    study = load_study("local")
+    assert study_from_dict(to_dict(study)) == study
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "nope"], "unknown study 'nope'"),
+        (["run", "smoke", "--set", "model.size=3"], "model has no key 'size'"),
+        (["run", "smoke", "--set", "data.image_size=40"], "data.image_size: must be a positive multiple of 16"),
+        (["run", "smoke", "--set", "training.learning_rate=0"], "training.learning_rate: must be a positive number"),
+        (["run", "smoke", "--data", "/no/such/folder"], "data.path: /no/such/folder is not a directory"),
+    ],
+)
+def test_cli_stops_before_ray_with_one_line(argv, message, capsys):
+    import ray
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1, err
+    assert not ray.is_initialized()
+
+
+def test_show_prints_the_resolved_study(capsys):
+    assert main(["show", "local", "--samples", "5"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"latent_dim\s+choice of \[16, 32, 64, 128, 256, 512\]", out)
+    assert re.search(r"kl_weight\s+loguniform \[0.01, 3\]", out)
+    assert "5 trials x up to 20 epochs" in out
+    assert "asha scheduler" in out

@@ -1,0 +1,75 @@
+"""Real Ray Tune studies on real Keras training, shrunk to seconds."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from vae_tune.analysis import load_results
+from vae_tune.analysis.report import write_report
+from vae_tune.cli import main
+from vae_tune.study import run_study
+
+
+def test_smoke_study_trains_reports_checkpoints_and_draws_a_grid(tiny_study, ray_session, capsys):
+    outcome = run_study(tiny_study)
+    out = capsys.readouterr().out
+    experiment = outcome.experiment_dir
+    assert (experiment / "study.json").is_file()
+    # One concise line per epoch of each trial.
+    assert out.count("epoch  2/2") == 2 and "objective" in out and "+--" not in out
+
+    table = load_results(experiment)
+    assert len(table) == 2
+    assert set(table["status"]) == {"finished"}
+    assert (table["epochs"] == 2).all()
+    for column in ("best_objective", "best_val/blur", "best_val/roughness"):
+        assert table[column].between(0, 5).all(), table[column]
+    assert table["pareto"].any()
+    assert table["kl_weight"].between(0.01, 1.0).all() and table["kl_weight"].nunique() == 2
+    for checkpoint in table["best_checkpoint"]:
+        state = json.loads((Path(checkpoint) / "trial.json").read_text())
+        assert state["epoch"] in (1, 2) and math.isfinite(state["metrics"]["objective"])
+        assert (Path(checkpoint) / "vae.weights.h5").stat().st_size > 0
+
+    report = write_report(experiment)
+    saved = pd.read_csv(report.out / "results.csv")
+    assert list(saved["trial_id"]) == list(table["trial_id"])
+    grid = np.asarray(Image.open(report.grid_path))
+    steps, pairs, side = tiny_study.objective.interpolation_steps, tiny_study.objective.probe_pairs, 16
+    # Rows of pairs; columns source, T + 1 decoded steps, target; 2px gutters.
+    assert grid.shape == (pairs * (side + 2) + 2, (steps + 3) * (side + 2) + 2, 3)
+    assert grid.std() > 5  # a picture, not a blank page
+    assert "best trial" in report.summary()
+
+    # The same through the command line.
+    assert main(["report", str(experiment), "--out", str(experiment / "again")]) == 0
+    assert (experiment / "again" / "results.csv").is_file()
+    assert "best trial" in capsys.readouterr().out
+
+
+def test_asha_stops_weak_trials_early(tiny_study, ray_session):
+    import dataclasses
+
+    from vae_tune.config import Parameter
+
+    study = dataclasses.replace(
+        tiny_study,
+        training=dataclasses.replace(tiny_study.training, epochs=3),
+        search=dataclasses.replace(
+            tiny_study.search,
+            scheduler="asha",
+            num_samples=4,
+            max_concurrent_trials=1,  # sequential, so ASHA has earlier trials to compare against
+            reduction_factor=2,
+            space={"kl_weight": Parameter("loguniform", low=0.01, high=10.0),
+                   "learning_rate": Parameter("loguniform", low=1e-5, high=1e-2)},
+        ),
+    )
+    table = load_results(run_study(study).experiment_dir)
+    assert len(table) == 4
+    assert "stopped early" in set(table["status"]), table[["status", "epochs"]]
+    assert (table.loc[table["status"] == "stopped early", "epochs"] < 3).all()

@@ -1,0 +1,71 @@
+import math
+
+import numpy as np
+
+from vae_tune.checkpoint import load_model, read_state
+from vae_tune.data.dataset import load_dataset
+from vae_tune.trainable import TrialRunner
+
+PARAMS = {"kl_weight": 0.05}
+
+
+def weights_of(model):
+    return [np.asarray(v) for v in model.weights]
+
+
+def test_an_epoch_reports_every_score_as_a_finite_number(tiny_study):
+    runner = TrialRunner(tiny_study, PARAMS, load_dataset(tiny_study.data))
+    metrics = runner.train_epoch()
+    assert metrics["epoch"] == 1 and metrics["diverged"] is False
+    for name in ("train/loss", "train/reconstruction_loss", "train/kl", "val/reconstruction_loss", "val/kl",
+                 "val/blur", "val/roughness", "objective", "val/psnr"):
+        assert math.isfinite(metrics[name]), name
+    assert metrics["objective"] == metrics["val/blur"] + tiny_study.objective.roughness_weight * metrics["val/roughness"]
+    # The per-image loss: reconstruction sum + kl_weight * KL.
+    np.testing.assert_allclose(
+        metrics["train/loss"], metrics["train/reconstruction_loss"] + 0.05 * metrics["train/kl"], rtol=1e-4
+    )
+
+
+def test_resume_continues_at_the_next_epoch_with_the_same_weights(tiny_study, tmp_path):
+    dataset = load_dataset(tiny_study.data)
+    first = TrialRunner(tiny_study, PARAMS, dataset)
+    first.train_epoch()
+    metrics = first.train_epoch()
+    first.save(tmp_path / "checkpoint", metrics)
+    assert read_state(tmp_path / "checkpoint")["epoch"] == 2
+
+    resumed = TrialRunner(tiny_study, PARAMS, dataset)
+    assert any(not np.array_equal(a, b) for a, b in zip(weights_of(first.model), weights_of(resumed.model)))
+    resumed.restore(tmp_path / "checkpoint")
+    assert resumed.epoch == 2
+    for saved, restored in zip(weights_of(first.model), weights_of(resumed.model)):
+        np.testing.assert_array_equal(saved, restored)
+    assert int(resumed.model.optimizer.iterations) == int(first.model.optimizer.iterations) > 0
+
+    # Both continue identically: same weights, optimizer state and epoch-seeded batches.
+    after_resume = resumed.train_epoch()
+    uninterrupted = first.train_epoch()
+    assert after_resume["epoch"] == uninterrupted["epoch"] == 3
+    np.testing.assert_allclose(after_resume["train/loss"], uninterrupted["train/loss"], rtol=1e-4)
+
+
+def test_a_checkpoint_alone_rebuilds_the_model(tiny_study, tmp_path):
+    runner = TrialRunner(tiny_study, {"kl_weight": 0.3, "latent_dim": 5}, load_dataset(tiny_study.data))
+    runner.save(tmp_path, runner.train_epoch())
+    model, state = load_model(tmp_path)
+    assert model.config.latent_dim == 5 and model.config.kl_weight == 0.3
+    assert state["params"] == {"kl_weight": 0.3, "latent_dim": 5}
+    probe = runner.probe.images[:4]
+    np.testing.assert_allclose(model.decoder.predict_on_batch(model.encoder.predict_on_batch(probe)[0]),
+                               runner.model.decoder.predict_on_batch(runner.model.encoder.predict_on_batch(probe)[0]),
+                               atol=1e-6)
+
+
+def test_a_diverging_trial_reports_a_finite_worst_objective(tiny_study):
+    runner = TrialRunner(tiny_study, {"learning_rate": 1e9, "kl_weight": 1.0}, load_dataset(tiny_study.data))
+    results = [runner.train_epoch() for _ in range(2)]
+    diverged = [r for r in results if r["diverged"]]
+    assert diverged, "a learning rate of 1e9 should blow the loss up"
+    assert all(math.isfinite(r["objective"]) for r in results)
+    assert diverged[0]["objective"] >= max(r["objective"] for r in results)
