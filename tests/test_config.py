@@ -122,3 +122,10 @@ def test_show_prints_the_resolved_study(capsys):
     assert re.search(r"kl_weight\s+loguniform \[0.01, 3\]", out)
     assert "5 trials x up to 20 epochs" in out
     assert "asha scheduler" in out
+
+
+def test_pareto_objective_refuses_asha():
+    with pytest.raises(ConfigError, match=r"search.scheduler: asha needs one scalar metric"):
+        load_study("smoke", ['objective.kind="pareto"', 'search.scheduler="asha"'])
+    study = load_study("smoke", ['objective.kind="pareto"', 'search.algorithm="nsga2"'])
+    assert study.objective.kind == "pareto" and study.search.scheduler == "fifo"

@@ -32,7 +32,8 @@ SEARCHABLE = {
     "batch_size": "training",
 }
 DISTRIBUTIONS = ("choice", "loguniform", "uniform")
-SEARCH_ALGORITHMS = ("random", "tpe")
+SEARCH_ALGORITHMS = ("random", "tpe", "nsga2")
+OBJECTIVE_KINDS = ("scalar", "pareto")
 SCHEDULERS = ("asha", "fifo")
 DATA_SOURCES = ("synthetic", "folder")
 
@@ -86,16 +87,21 @@ class Parameter:
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
-    # objective = blur + roughness_weight * roughness; both are ~0..1 scores where lower is better.
+    # scalar: minimise objective = blur + roughness_weight * roughness (ASHA, TPE, random);
+    # pareto: minimise val/blur and val/roughness together (NSGA-II or TPE, FIFO scheduler).
+    kind: str = "scalar"
+    # Both scores are ~0..1 where lower is better; 0.5 evens out their spread across trials
+    # of the local study (README, "The scores").
     roughness_weight: float = 0.5
     probe_images: int = 64  # validation images scored for blur every epoch
-    probe_pairs: int = 8  # validation pairs interpolated for roughness every epoch
+    probe_pairs: int = 8  # same-category validation pairs interpolated for roughness every epoch
+    probe_cross_pairs: int = 8  # different-category pairs: val/roughness_cross, a diagnostic
     interpolation_steps: int = 16  # T in DESIGN.md: T + 1 decoded points per pair
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    algorithm: str = "random"  # random: Ray's variant generator; tpe: Optuna's TPE
+    algorithm: str = "random"  # random: Ray's variant generator; tpe / nsga2: Optuna's samplers
     scheduler: str = "asha"  # asha: stop weak trials early; fifo: run every trial to the end
     num_samples: int = 12  # trials in the study
     max_concurrent_trials: int = 0  # 0: as many as the resources allow
@@ -338,11 +344,17 @@ def validate(study: StudyConfig) -> None:
     _require(0 <= model.batchnorm_momentum < 1, f"model.batchnorm_momentum: must be in [0, 1), got {model.batchnorm_momentum}")
     _check_positive_int("training.epochs", training.epochs)
     _require(objective.roughness_weight >= 0, f"objective.roughness_weight: must be >= 0, got {objective.roughness_weight}")
+    _check_one_of("objective.kind", objective.kind, OBJECTIVE_KINDS)
     for key in ("probe_images", "probe_pairs", "interpolation_steps"):
         _check_positive_int(f"objective.{key}", getattr(objective, key))
+    _require(objective.probe_cross_pairs >= 0, f"objective.probe_cross_pairs: must be >= 0, got {objective.probe_cross_pairs}")
     _require(objective.interpolation_steps >= 2, "objective.interpolation_steps: must be at least 2")
     _check_one_of("search.algorithm", search.algorithm, SEARCH_ALGORITHMS)
     _check_one_of("search.scheduler", search.scheduler, SCHEDULERS)
+    _require(
+        not (objective.kind == "pareto" and search.scheduler == "asha"),
+        'search.scheduler: asha needs one scalar metric; use "fifo" with objective.kind = "pareto"',
+    )
     _check_positive_int("search.num_samples", search.num_samples)
     _require(search.max_concurrent_trials >= 0, f"search.max_concurrent_trials: must be >= 0, got {search.max_concurrent_trials}")
     _check_positive_int("search.grace_period", search.grace_period)

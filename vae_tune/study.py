@@ -13,6 +13,7 @@ from vae_tune.config import Parameter, StudyConfig, to_dict
 from vae_tune.data.dataset import Dataset, load_dataset
 
 METRIC, MODE = "objective", "min"
+PARETO_METRICS = ["val/blur", "val/roughness"]
 STUDY_FILE = "study.json"
 
 
@@ -29,18 +30,23 @@ def search_space(study: StudyConfig) -> dict[str, Any]:
     return {name: domain(parameter) for name, parameter in study.search.space.items()}
 
 
-def _search_algorithm(study: StudyConfig):
+def search_algorithm(study: StudyConfig):
     seed = study.training.seed
-    if study.search.algorithm == "tpe":
+    if study.search.algorithm in ("tpe", "nsga2"):
+        import optuna
         from ray.tune.search.optuna import OptunaSearch
 
-        return OptunaSearch(metric=METRIC, mode=MODE, seed=seed)
+        sampler_class = optuna.samplers.TPESampler if study.search.algorithm == "tpe" else optuna.samplers.NSGAIISampler
+        sampler = sampler_class(seed=seed)
+        if study.objective.kind == "pareto":  # both metrics here, none in tune_config()
+            return OptunaSearch(metric=PARETO_METRICS, mode=[MODE] * len(PARETO_METRICS), sampler=sampler)
+        return OptunaSearch(metric=METRIC, mode=MODE, sampler=sampler)
     from ray.tune.search import BasicVariantGenerator
 
     return BasicVariantGenerator(random_state=seed)  # seeded: the same study samples the same trials
 
 
-def _scheduler(study: StudyConfig):
+def scheduler(study: StudyConfig):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     if study.search.scheduler == "asha":
@@ -64,6 +70,22 @@ def storage_root(study: StudyConfig) -> str:
     return str(Path(study.storage_path).expanduser().resolve())
 
 
+def tune_config(study: StudyConfig):
+    from ray import tune
+
+    scalar = study.objective.kind == "scalar"
+    return tune.TuneConfig(
+        # A metric here would silently turn a multi-objective searcher single-objective.
+        metric=METRIC if scalar else None,
+        mode=MODE if scalar else None,
+        num_samples=study.search.num_samples,
+        search_alg=search_algorithm(study),
+        scheduler=scheduler(study),
+        max_concurrent_trials=study.search.max_concurrent_trials or None,
+        trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+    )
+
+
 def build_tuner(study: StudyConfig, dataset: Dataset, name: str, callbacks=()):
     from ray import tune
 
@@ -74,15 +96,6 @@ def build_tuner(study: StudyConfig, dataset: Dataset, name: str, callbacks=()):
         tune.with_parameters(train_vae, study=study, dataset=dataset),
         {"cpu": study.resources.cpus_per_trial, "gpu": study.resources.gpus_per_trial},
     )
-    tune_config = tune.TuneConfig(
-        metric=METRIC,
-        mode=MODE,
-        num_samples=study.search.num_samples,
-        search_alg=_search_algorithm(study),
-        scheduler=_scheduler(study),
-        max_concurrent_trials=study.search.max_concurrent_trials or None,
-        trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
-    )
     run_config = tune.RunConfig(
         name=name,
         storage_path=storage_root(study),
@@ -92,7 +105,7 @@ def build_tuner(study: StudyConfig, dataset: Dataset, name: str, callbacks=()):
             num_to_keep=2, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE
         ),
     )
-    return tune.Tuner(trainable, param_space=search_space(study), tune_config=tune_config, run_config=run_config)
+    return tune.Tuner(trainable, param_space=search_space(study), tune_config=tune_config(study), run_config=run_config)
 
 
 def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
