@@ -51,9 +51,11 @@ def describe_study(study: StudyConfig) -> str:
     search = study.search
     budget = f"{search.num_samples} trials x up to {study.training.epochs} epochs, {search.algorithm} search, {search.scheduler} scheduler"
     lines.append(f"  budget     {budget}")
-    lines.append(f"  objective  blur + {study.objective.roughness_weight:g} * roughness "
-                 f"({study.objective.probe_images} probe images, {study.objective.probe_pairs} pairs x "
-                 f"{study.objective.interpolation_steps} steps)")
+    objective = study.objective
+    goal = (f"blur + {objective.roughness_weight:g} * roughness" if objective.kind == "scalar"
+            else "pareto front of val/blur and val/roughness")
+    lines.append(f"  objective  {goal} ({objective.probe_images} probe images, {objective.probe_pairs} same-category "
+                 f"+ {objective.probe_cross_pairs} cross-category pairs x {objective.interpolation_steps} steps)")
     resources = study.resources
     lines.append(f"  resources  {resources.cpus_per_trial:g} CPU, {resources.gpus_per_trial:g} GPU per trial")
     lines.append(f"  storage    {storage_root(study)}/{study.name}_<timestamp>")

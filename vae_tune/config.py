@@ -90,9 +90,9 @@ class ObjectiveConfig:
     # scalar: minimise objective = blur + roughness_weight * roughness (ASHA, TPE, random);
     # pareto: minimise val/blur and val/roughness together (NSGA-II or TPE, FIFO scheduler).
     kind: str = "scalar"
-    # Both scores are ~0..1 where lower is better; 0.5 evens out their spread across trials
-    # of the local study (README, "The scores").
-    roughness_weight: float = 0.5
+    # Both scores are ~0..1, lower is better. Across the local study's trials blur spread
+    # 1.1-1.7x as much as roughness (README, "The scores"): a weight of 1 counts them evenly.
+    roughness_weight: float = 1.0
     probe_images: int = 64  # validation images scored for blur every epoch
     probe_pairs: int = 8  # same-category validation pairs interpolated for roughness every epoch
     probe_cross_pairs: int = 8  # different-category pairs: val/roughness_cross, a diagnostic
