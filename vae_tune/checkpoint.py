@@ -61,7 +61,9 @@ def restore_checkpoint(model, directory: str | Path) -> dict[str, Any]:
 def load_model(directory: str | Path):
     """Rebuild a trained VAE from a checkpoint alone, for analysis."""
     from vae_tune.model import build_vae
+    from vae_tune.storage import fetch_checkpoint
 
+    fetch_checkpoint(directory)  # a checkpoint listed from a remote study's mirror gets its weights now
     state = read_state(directory)
     model = build_vae(model_config_of(state), learning_rate=training_config_of(state).learning_rate)
     restore_checkpoint(model, directory)

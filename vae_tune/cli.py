@@ -1,4 +1,4 @@
-"""`vae-tune run | show | report`: parse arguments, call the library, print what happened."""
+"""`vae-tune run | show | report | interpolate`: parse arguments, call the library, print what happened."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from vae_tune.config import ConfigError, StudyConfig, available_studies, load_study
+from vae_tune.imaging import UnreadableImage
 
 DEFAULT_STUDY = "local"
 
@@ -88,9 +89,31 @@ def command_run(args: argparse.Namespace) -> int:
 def command_report(args: argparse.Namespace) -> int:
     from vae_tune.analysis.report import write_report
 
-    report = write_report(Path(args.experiment_dir), out=Path(args.out) if args.out else None)
+    report = write_report(args.experiment_dir, out=Path(args.out) if args.out else None, top=args.top)
     print(report.summary())
     return 0
+
+
+def command_interpolate(args: argparse.Namespace) -> int:
+    from vae_tune.analysis.figures import save_gif
+    from vae_tune.analysis.photos import morph_photos, save_strip
+
+    frames = morph_photos(args.checkpoint, args.source_image, args.target_image, steps=args.steps)
+    out = Path(args.out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_strip(frames, out)
+    print(f"wrote {out} (source, {args.steps + 1} decoded steps, target)")
+    if args.gif:
+        save_gif(frames, out.with_suffix(".gif"))
+        print(f"wrote {out.with_suffix('.gif')}")
+    return 0
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,7 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="write the results table and grids of an experiment")
     report.add_argument("experiment_dir", help="the experiment directory a run printed")
     report.add_argument("--out", help="where to write the report (default: EXPERIMENT_DIR/report)")
+    report.add_argument("--top", type=positive_int, default=3, metavar="K",
+                        help="draw the best K trials (and every Pareto-front trial); default 3")
     report.set_defaults(handler=command_report)
+    interpolate = commands.add_parser("interpolate", help="morph between two of your own photos with a trained model")
+    interpolate.add_argument("checkpoint", help="a checkpoint directory (or a trial or experiment directory: its best)")
+    interpolate.add_argument("source_image")
+    interpolate.add_argument("target_image")
+    interpolate.add_argument("--steps", type=positive_int, default=8, metavar="N", help="interpolation steps; default 8")
+    interpolate.add_argument("--out", default="interpolation.png", metavar="FILE", help="PNG strip to write")
+    interpolate.add_argument("--gif", action="store_true", help="also write an animated GIF beside it")
+    interpolate.set_defaults(handler=command_interpolate)
     return parser
 
 
@@ -115,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, FileNotFoundError) as error:
+    except (ConfigError, FileNotFoundError, UnreadableImage) as error:
         print(f"vae-tune: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -6,6 +6,10 @@ import numpy as np
 from PIL import Image
 
 
+class UnreadableImage(ValueError):
+    """A file given as an image is missing or is not an image; the message names it."""
+
+
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """Float images in [0, 1] (or uint8 already) as uint8, clipped."""
     if images.dtype == np.uint8:

@@ -1,8 +1,9 @@
 """An experiment directory as a pandas table: one row per trial.
 
 Reads only the files Ray Tune and the trainable write (`params.json`,
-`result.json`, `checkpoint_*/trial.json`), so it works without Ray running,
-on a finished study or one still in progress.
+`result.json`, `checkpoint_*/trial.json`, `error.txt`), so it works without Ray
+running, on a finished study or one still in progress, on the local disk or at
+the study's remote `storage_path` (through a local mirror, see `vae_tune.storage`).
 """
 
 from __future__ import annotations
@@ -14,24 +15,52 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vae_tune.config import StudyConfig, study_from_dict
 from vae_tune.checkpoint import STATE_FILE
+from vae_tune.config import StudyConfig, study_from_dict
+from vae_tune.storage import is_uri, mirror_experiment
 from vae_tune.study import METRIC, STUDY_FILE
 
 SCORES = ("objective", "val/blur", "val/roughness")
+# Statuses whose scores count: a running trial's best so far is a real result too.
+USABLE = ("finished", "stopped early", "running")
+# What each status means, for captions and the README.
+STATUS_MEANINGS = {
+    "finished": "trained every epoch of the study",
+    "stopped early": "stopped by the scheduler (ASHA) before the last epoch",
+    "running": "still training, or interrupted before it finished",
+    "diverged": "its loss became NaN or infinite; training stopped",
+    "failed": "raised an error (see the trial's error.txt)",
+    "pending": "started but has reported no epoch yet",
+}
+
+
+def open_experiment(location: str | Path) -> Path:
+    """A local directory holding the experiment: `location` itself, or a mirror of a URI (s3://, gs://, file://)."""
+    if is_uri(location):
+        return mirror_experiment(str(location))
+    return Path(location).expanduser()
 
 
 def load_study_config(experiment_dir: str | Path) -> StudyConfig:
-    path = Path(experiment_dir) / STUDY_FILE
+    path = open_experiment(experiment_dir) / STUDY_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{experiment_dir} is not a vae-tune experiment: {STUDY_FILE} is missing")
     return study_from_dict(json.loads(path.read_text()))
 
 
+def latest_experiment(storage_path: str | Path = "~/vae_tune_results") -> Path:
+    """The most recently started experiment directory under `storage_path`."""
+    root = Path(storage_path).expanduser()
+    experiments = sorted(root.glob(f"*/{STUDY_FILE}"), key=lambda path: path.stat().st_mtime)
+    if not experiments:
+        raise FileNotFoundError(f"{root}: no vae-tune experiment here (no */{STUDY_FILE})")
+    return experiments[-1].parent
+
+
 def read_trial_results(trial_dir: Path) -> pd.DataFrame:
     """Every reported epoch of one trial; a half-written last line (trial still running) is skipped."""
     rows = []
-    path = trial_dir / "result.json"
+    path = Path(trial_dir) / "result.json"
     if path.is_file():
         for line in path.read_text().splitlines():
             try:
@@ -44,7 +73,7 @@ def read_trial_results(trial_dir: Path) -> pd.DataFrame:
 def best_checkpoint(trial_dir: Path) -> tuple[Path | None, float]:
     """The kept checkpoint with the lowest objective, and that objective."""
     best, best_value = None, math.inf
-    for state_path in sorted(trial_dir.glob(f"checkpoint_*/{STATE_FILE}")):
+    for state_path in sorted(Path(trial_dir).glob(f"checkpoint_*/{STATE_FILE}")):
         value = json.loads(state_path.read_text()).get("metrics", {}).get(METRIC)
         if value is not None and math.isfinite(value) and value < best_value:
             best, best_value = state_path.parent, value
@@ -52,23 +81,29 @@ def best_checkpoint(trial_dir: Path) -> tuple[Path | None, float]:
 
 
 def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int) -> str:
-    if (trial_dir / "error.txt").is_file():
+    # Ray marks a trial's last result `done` when it ends for any reason but an error,
+    # so a trial without it is still running (or was interrupted).
+    done = not history.empty and bool(history.get("done", pd.Series([False])).iloc[-1])
+    if not history.empty and bool(history["diverged"].iloc[-1]):
+        return "diverged"
+    if not done and (trial_dir / "error.txt").is_file():
         return "failed"
     if history.empty:
         return "pending"
-    if bool(history["diverged"].iloc[-1]):
-        return "diverged"
-    epochs = int(history["epoch"].max())
-    return "finished" if epochs >= max_epochs else "stopped early"
+    if not done:
+        return "running"
+    return "finished" if int(history["epoch"].max()) >= max_epochs else "stopped early"
 
 
 def load_results(experiment_dir: str | Path) -> pd.DataFrame:
-    """One row per trial: searched params, status, epochs, last and best scores, best checkpoint.
+    """One row per trial: searched params, status, epochs, last and best scores, rank, Pareto flag, best checkpoint.
 
-    `best_*` scores come from the epoch with the lowest objective; `pareto` marks
-    trials no other trial beats on both best blur and best roughness.
+    `best_*` scores come from the epoch with the lowest objective; `rank` orders
+    the usable trials by it (1 is the best); `pareto` marks usable trials no
+    other usable trial beats on both best blur and best roughness. Rows are
+    sorted by rank, trials without a score last.
     """
-    experiment_dir = Path(experiment_dir)
+    experiment_dir = open_experiment(experiment_dir)
     study = load_study_config(experiment_dir)
     rows = []
     for trial_dir in sorted(p.parent for p in experiment_dir.glob("*/params.json")):
@@ -94,17 +129,29 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
         for prefix in ("last_", "best_"):
             if prefix + name not in table:
                 table[prefix + name] = np.nan
-    table["pareto"] = pareto_front(table["best_val/blur"].to_numpy(), table["best_val/roughness"].to_numpy())
-    return table.sort_values(f"best_{METRIC}", na_position="last").reset_index(drop=True)
+    usable = _usable(table)
+    table["rank"] = table[f"best_{METRIC}"].where(usable).rank(method="first").astype("Int64")
+    table["pareto"] = usable & pareto_front(table["best_val/blur"].to_numpy(), table["best_val/roughness"].to_numpy(),
+                                            usable.to_numpy())
+    return table.sort_values(["rank", f"best_{METRIC}"], na_position="last").reset_index(drop=True)
 
 
-def pareto_front(blur: np.ndarray, roughness: np.ndarray) -> np.ndarray:
-    """Boolean mask of points not dominated on (blur, roughness), both minimised; NaN rows are never on it."""
+def _usable(table: pd.DataFrame) -> pd.Series:
+    return table["status"].isin(USABLE) & table[f"best_{METRIC}"].notna()
+
+
+def pareto_front(blur: np.ndarray, roughness: np.ndarray, candidates: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask of the candidates not dominated on (blur, roughness), both minimised.
+
+    Rows with a NaN score, or outside `candidates` (default: all), are never on it.
+    """
     points = np.column_stack([blur, roughness]).astype(float)
     valid = np.all(np.isfinite(points), axis=1)
+    if candidates is not None:
+        valid &= np.asarray(candidates, dtype=bool)
     on_front = np.zeros(len(points), dtype=bool)
+    others = points[valid]
     for i in np.flatnonzero(valid):
-        others = points[valid]
         dominated = np.any(np.all(others <= points[i], axis=1) & np.any(others < points[i], axis=1))
         on_front[i] = not dominated
     return on_front
@@ -112,7 +159,26 @@ def pareto_front(blur: np.ndarray, roughness: np.ndarray) -> np.ndarray:
 
 def best_trial(table: pd.DataFrame) -> pd.Series:
     """The trial with the lowest best objective among those that did not fail or diverge."""
-    usable = table[table["status"].isin(["finished", "stopped early"]) & table[f"best_{METRIC}"].notna()]
+    usable = table[_usable(table)] if not table.empty else table
     if usable.empty:
         raise ValueError("no trial of this study produced a usable score")
     return usable.loc[usable[f"best_{METRIC}"].idxmin()]
+
+
+def trials_to_render(table: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The best `top` trials by objective, then every other Pareto-front trial, that have a checkpoint."""
+    if table.empty:
+        return table
+    chosen = (table["rank"] <= top).fillna(False) | table["pareto"]
+    return table[chosen & table["best_checkpoint"].notna()].sort_values("rank")
+
+
+def trial_histories(table: pd.DataFrame, trial_ids) -> pd.DataFrame:
+    """Per-epoch results of the given trials, one row per (trial_id, epoch), in the order given."""
+    frames = []
+    by_id = table.set_index("trial_id")
+    for trial_id in trial_ids:
+        history = read_trial_results(Path(by_id.loc[trial_id, "trial_dir"]))
+        if not history.empty:
+            frames.append(history.assign(trial_id=trial_id))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -1,0 +1,57 @@
+"""`vae-tune interpolate`: morph between two of the user's own photos with a trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vae_tune.analysis.results import best_checkpoint, best_trial, load_results
+from vae_tune.checkpoint import STATE_FILE
+from vae_tune.imaging import UnreadableImage, image_grid
+
+
+def resolve_checkpoint(location: str | Path) -> Path:
+    """A checkpoint directory; a trial directory means its best checkpoint, an experiment its best trial's."""
+    location = Path(location).expanduser()
+    if (location / STATE_FILE).is_file():
+        return location
+    if (location / "params.json").is_file():
+        checkpoint, _ = best_checkpoint(location)
+        if checkpoint is None:
+            raise FileNotFoundError(f"{location}: this trial has no checkpoint yet")
+        return checkpoint
+    if (location / "study.json").is_file():
+        return resolve_checkpoint(best_trial(load_results(location))["best_checkpoint"])
+    raise FileNotFoundError(f"{location} is not a checkpoint, trial or experiment directory ({STATE_FILE} is missing)")
+
+
+def read_photo(path: str | Path, image_size: int, role: str) -> np.ndarray:
+    """One photo as the model sees it (uint8, padded to a white square); one clear line if it cannot be."""
+    from vae_tune.data.folder import decode_image
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UnreadableImage(f"{role} {path}: no such file")
+    try:
+        return decode_image(path, image_size)
+    except (OSError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
+        raise UnreadableImage(f"{role} {path}: not an image that can be read ({type(error).__name__})") from None
+
+
+def morph_photos(checkpoint: str | Path, source: str | Path, target: str | Path, steps: int = 8) -> np.ndarray:
+    """uint8 [steps + 3, H, W, 3]: the source photo, the decoded straight line z_0..z_T between them, the target."""
+    from vae_tune.analysis.figures import interpolation_frames
+    from vae_tune.checkpoint import load_model, read_state
+
+    checkpoint = resolve_checkpoint(checkpoint)
+    size = int(read_state(checkpoint)["model"]["image_size"])
+    # Read the photos before building the model: a wrong path should fail in a moment.
+    images = [read_photo(path, size, role) for path, role in ((source, "SOURCE_IMAGE"), (target, "TARGET_IMAGE"))]
+    model, _ = load_model(checkpoint)
+    return interpolation_frames(model, *images, steps=steps)
+
+
+def save_strip(frames: np.ndarray, path: Path) -> None:
+    """The frames side by side in one PNG, with the 2px gutters of every other grid."""
+    image_grid(frames[None]).save(path)

@@ -1,0 +1,217 @@
+"""Charts of a results table: the blur/roughness trade-off, each hyperparameter's axis, training curves.
+
+Every function takes the table from `load_results` (and the study's search
+space where it matters) and returns a matplotlib `Figure`, built without
+pyplot so it neither needs a display nor leaks global state; a notebook shows
+it as the value of a cell, `figure.savefig(path)` writes it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib import ticker
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
+
+from vae_tune.analysis.playbook import failure_share, status_counts
+from vae_tune.analysis.results import USABLE
+from vae_tune.config import Parameter
+from vae_tune.study import METRIC
+
+UNSCORED_COLOUR = "#d62728"  # failed and diverged trials, in every chart
+STATUS_COLOURS = {"finished": "#2ca02c", "stopped early": "#1f77b4", "running": "#9467bd",
+                  "pending": "#7f7f7f", "diverged": UNSCORED_COLOUR, "failed": "#8c1c13"}
+PLAIN_NUMBERS = ticker.FuncFormatter(lambda value, _: f"{value:g}")  # 0.002 rather than 2x10^-3
+SCORE_LABELS = {
+    "val/blur": "val/blur (lower is sharper)",
+    "val/roughness": "val/roughness (lower is smoother)",
+    METRIC: "best objective (lower is better)",
+}
+
+
+def rank_label(row: pd.Series) -> str:
+    """'#1 e3f27_00015': the rank the table, the plots and the report all use for a trial."""
+    return f"#{int(row['rank'])} {row['trial_id']}"
+
+
+def _scored(table: pd.DataFrame) -> pd.DataFrame:
+    if table.empty:
+        return table
+    return table[table["status"].isin(USABLE) & table[f"best_{METRIC}"].notna()]
+
+
+def _unscored_note(table: pd.DataFrame) -> str:
+    left_out = table[~table.index.isin(_scored(table).index)] if not table.empty else table
+    if left_out.empty:
+        return ""
+    counts = left_out["status"].value_counts()
+    return "not plotted (no score): " + ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
+def _format_parameter_axis(axis, name: str, values: pd.Series, space: dict[str, Parameter]) -> None:
+    """Log scale where the search was log; plain numbers (0.002, 64) as labels instead of 2x10^-3."""
+    if not _is_log(name, values, space):
+        return
+    axis.axes.set_xscale("log") if axis.axis_name == "x" else axis.axes.set_yscale("log")
+    parameter = space.get(name)
+    if parameter is not None and parameter.distribution == "choice":
+        axis.set_major_locator(ticker.FixedLocator(sorted(parameter.values)))
+    else:
+        axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(PLAIN_NUMBERS)
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _is_log(name: str, values: pd.Series, space: dict[str, Parameter]) -> bool:
+    parameter = space.get(name)
+    if parameter is not None and parameter.distribution != "choice":
+        return parameter.distribution == "loguniform"
+    # A choice of sizes such as latent_dim 16..512 reads best on a log axis too.
+    positive = values.dropna()
+    return bool(len(positive)) and (positive > 0).all() and positive.max() / positive.min() >= 10
+
+
+def pareto_plot(table: pd.DataFrame, space: dict[str, Parameter] | None = None, top: int = 3,
+                roughness_weight: float | None = None, colour_by: str = "kl_weight") -> Figure:
+    """Best blur against best roughness of every scored trial, the Pareto front drawn, the best `top` labelled.
+
+    With `roughness_weight`, faint lines join points of equal objective
+    (blur + roughness_weight * roughness), which is how the trials are ranked.
+    """
+    space = space or {}
+    figure = Figure(figsize=(7.5, 5.5), layout="constrained")
+    axes = figure.add_subplot()
+    axes.set_title("Blur vs roughness of every trial (at its best epoch)")
+    axes.set_xlabel(SCORE_LABELS["val/blur"])
+    axes.set_ylabel(SCORE_LABELS["val/roughness"])
+    scored = _scored(table)
+    if scored.empty:
+        axes.text(0.5, 0.5, "no trial has a score yet", ha="center", va="center", transform=axes.transAxes)
+        return figure
+    blur, roughness = scored["best_val/blur"], scored["best_val/roughness"]
+    colours = scored[colour_by] if colour_by in scored else None
+    norm = None
+    if colours is not None and colours.nunique() > 1:
+        norm = (LogNorm if _is_log(colour_by, colours, space) else Normalize)(colours.min(), colours.max())
+    points = axes.scatter(blur, roughness, c=colours, norm=norm, cmap="viridis", s=50,
+                          edgecolors="black", linewidths=0.5, zorder=3)
+    if colours is not None:
+        bar = figure.colorbar(points, ax=axes, label=colour_by)
+        bar.ax.yaxis.set_major_formatter(PLAIN_NUMBERS)
+        bar.ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    front = scored[scored["pareto"]].sort_values("best_val/blur")
+    axes.step(front["best_val/blur"], front["best_val/roughness"], where="post", color="black",
+              linestyle="--", linewidth=1, zorder=2, label=f"Pareto front ({len(front)} trial{'s' * (len(front) != 1)})")
+    axes.scatter(front["best_val/blur"], front["best_val/roughness"], s=160, facecolors="none",
+                 edgecolors="black", linewidths=1, zorder=2)
+    for _, row in scored[scored["rank"] <= top].iterrows():
+        axes.annotate(rank_label(row), (row["best_val/blur"], row["best_val/roughness"]),
+                      xytext=(6, 6), textcoords="offset points", fontsize=8, zorder=4)
+    if roughness_weight:
+        _equal_objective_lines(axes, scored[f"best_{METRIC}"], roughness_weight)
+    axes.legend(loc="upper right", fontsize=8)
+    note = _unscored_note(table)
+    if note:
+        axes.text(0.01, 0.01, note, transform=axes.transAxes, fontsize=8, color=UNSCORED_COLOUR, va="bottom")
+    axes.grid(alpha=0.3)
+    return figure
+
+
+def _equal_objective_lines(axes, objectives: pd.Series, roughness_weight: float) -> None:
+    xlim, ylim = axes.get_xlim(), axes.get_ylim()
+    blur = np.linspace(*xlim, 2)
+    for index, level in enumerate(np.linspace(objectives.min(), objectives.max(), 5)):
+        axes.plot(blur, (level - blur) / roughness_weight, color="grey", linewidth=0.7, linestyle=":", zorder=1,
+                  label=f"equal objective (blur + {roughness_weight:g} x roughness)" if index == 0 else None)
+    axes.set_xlim(xlim)
+    axes.set_ylim(ylim)
+
+
+def hyperparameter_plots(table: pd.DataFrame, space: dict[str, Parameter], top: int = 3) -> Figure:
+    """One axis plot per searched hyperparameter: best objective against its value, failures marked.
+
+    Dashed vertical lines are the searched range; trials without a score are red
+    crosses along the top, so a region where training fails stands out.
+    """
+    names = [name for name in space if name in table] or ["(nothing searched)"]
+    figure = Figure(figsize=(4.2 * len(names), 4.2), layout="constrained")
+    figure.suptitle("Best objective against each searched hyperparameter")
+    scored = _scored(table)
+    unscored = table[~table.index.isin(scored.index)] if not table.empty else table
+    objective = scored[f"best_{METRIC}"] if not scored.empty else pd.Series(dtype=float)
+    ceiling = objective.max() + 0.1 * max(objective.max() - objective.min(), 0.05) if len(objective) else 1.0
+    for index, name in enumerate(names):
+        axes = figure.add_subplot(1, len(names), index + 1)
+        axes.set_title(f"objective vs {name}")
+        axes.set_xlabel(name + (" (log scale)" if name in table and _is_log(name, table[name], space) else ""))
+        axes.set_ylabel(SCORE_LABELS[METRIC] if index == 0 else "")
+        if name not in space:
+            continue
+        axes.scatter(scored[name], objective, color="#1f77b4", s=30, zorder=3, label="scored trial")
+        parameter = space[name]
+        bounds = (parameter.low, parameter.high) if parameter.distribution != "choice" else (min(parameter.values), max(parameter.values))
+        for bound in bounds:
+            axes.axvline(bound, color="grey", linestyle="--", linewidth=0.8)
+        _format_parameter_axis(axes.xaxis, name, table[name], space)
+        leaders = scored[scored["rank"] <= top]
+        axes.scatter(leaders[name], leaders[f"best_{METRIC}"], s=120, facecolors="none", edgecolors="black",
+                     zorder=3, label=f"best {top}")
+        for _, row in leaders.iterrows():
+            axes.annotate(f"#{int(row['rank'])}", (row[name], row[f"best_{METRIC}"]), xytext=(5, 4),
+                          textcoords="offset points", fontsize=8)
+        if not unscored.empty:
+            axes.scatter(unscored[name], np.full(len(unscored), ceiling), marker="x", color=UNSCORED_COLOUR,
+                         s=50, zorder=3, label="failed / diverged / no score")
+        axes.grid(alpha=0.3)
+        if index == 0:
+            axes.legend(fontsize=8, loc="best")
+    return figure
+
+
+def training_curves(histories: pd.DataFrame, table: pd.DataFrame, top: int = 3) -> Figure:
+    """Train loss, val/blur and val/roughness per epoch of the best trials, and the trials by status."""
+    figure = Figure(figsize=(11, 7.5), layout="constrained")
+    figure.suptitle(f"Training curves of the best {top} trials, and every trial's status")
+    panels = [("train/loss", "train/loss (log scale)"), ("val/blur", SCORE_LABELS["val/blur"]),
+              ("val/roughness", SCORE_LABELS["val/roughness"])]
+    leaders = table[table["rank"] <= top].sort_values("rank") if not table.empty else table
+    for index, (column, label) in enumerate(panels):
+        axes = figure.add_subplot(2, 2, index + 1)
+        axes.set_title(f"{column} per epoch")
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(label)
+        for _, row in leaders.iterrows():
+            history = histories[histories["trial_id"] == row["trial_id"]] if not histories.empty else histories
+            if column in history:
+                healthy = history[~history["diverged"].astype(bool)]
+                axes.plot(healthy["epoch"], healthy[column], marker="o", markersize=3, label=rank_label(row))
+        if column == "train/loss" and axes.has_data():
+            axes.set_yscale("log")
+            # Plain numbers, with minor ticks labelled only as far as they fit.
+            axes.yaxis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
+            axes.yaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
+        axes.grid(alpha=0.3)
+        if axes.has_data():
+            axes.xaxis.get_major_locator().set_params(integer=True)
+            axes.legend(fontsize=8)
+    _status_panel(figure.add_subplot(2, 2, 4), table)
+    return figure
+
+
+def _status_panel(axes, table: pd.DataFrame) -> None:
+    counts = status_counts(table)
+    total = int(counts.sum())
+    axes.set_title(f"Trials by status: {failure_share(table):.0%} failed or diverged")
+    axes.set_xlabel("trials")
+    if not total:
+        axes.text(0.5, 0.5, "no trial yet", ha="center", va="center", transform=axes.transAxes)
+        return
+    statuses = list(counts.index)[::-1]
+    axes.barh(statuses, [counts[s] for s in statuses], color=[STATUS_COLOURS.get(s, "grey") for s in statuses])
+    for position, status in enumerate(statuses):
+        axes.text(counts[status], position, f" {counts[status]} ({counts[status] / total:.0%})", va="center", fontsize=9)
+    axes.set_xlim(0, max(counts) * 1.35)
+    axes.xaxis.get_major_locator().set_params(integer=True)
