@@ -33,3 +33,50 @@ def ray_session():
              runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}})
     yield ray
     ray.shutdown()
+
+
+# A latent size TensorFlow cannot even describe: the trial raises while building its model,
+# the way a trial that runs out of memory fails, and Ray records it as errored.
+UNBUILDABLE_LATENT_DIM = 2**63 - 1
+DIVERGING_LEARNING_RATE = 1e4  # the loss is NaN within the first epoch
+
+
+@pytest.fixture(scope="session")
+def analysed_study(tmp_path_factory, ray_session):
+    """A finished tiny study with finished, diverged and failed trials, shared by the analysis tests.
+
+    While it runs, a thread loads its results table every few tenths of a second,
+    as a person watching a running study would; `snapshots` holds what it saw.
+    """
+    import threading
+
+    from vae_tune.analysis import load_results
+    from vae_tune.study import run_study
+
+    storage = tmp_path_factory.mktemp("analysed") / "results"
+    study = load_study("smoke", TINY_OVERRIDES + [
+        f'storage_path="{storage}"',
+        "search.num_samples=6",
+        "search.space.kl_weight={distribution='loguniform', low=0.01, high=1.0}",
+        f"search.space.learning_rate={{distribution='choice', values=[1e-3, 3e-3, {DIVERGING_LEARNING_RATE}]}}",
+        f"search.space.latent_dim={{distribution='choice', values=[4, 8, {UNBUILDABLE_LATENT_DIM}]}}",
+    ])
+    snapshots, errors, stop = [], [], threading.Event()
+
+    def watch():
+        while not stop.wait(0.3):
+            experiments = list(storage.glob("*/study.json"))
+            if experiments:
+                try:
+                    snapshots.append(load_results(experiments[0].parent))
+                except Exception as error:  # noqa: BLE001 -- the test asserts there were none
+                    errors.append(error)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        outcome = run_study(study)
+    finally:
+        stop.set()
+        watcher.join()
+    return {"study": study, "experiment_dir": outcome.experiment_dir, "snapshots": snapshots, "errors": errors}

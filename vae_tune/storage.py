@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 SOURCE_FILE = ".vae_tune_source"
 # Everything `load_results` reads; a trial's weights and TensorBoard events are left behind.
 TABLE_FILES = {"study.json", "params.json", "result.json", "trial.json", "error.txt"}
+TABLE_FILE_PREFIXES = ("experiment_state-",)  # Ray's snapshots of every trial's status
 CACHE_ROOT = Path("~/.cache/vae-tune/experiments")
 
 
@@ -36,7 +37,8 @@ def mirror_experiment(uri: str, cache_root: Path = CACHE_ROOT) -> Path:
     digest = hashlib.sha1(uri.encode()).hexdigest()[:8]
     local = Path(cache_root).expanduser() / f"{PurePosixPath(root).name}-{digest}"
     for info in filesystem.get_file_info(pafs.FileSelector(root, recursive=True)):
-        if info.type == pafs.FileType.File and PurePosixPath(info.path).name in TABLE_FILES:
+        name = PurePosixPath(info.path).name
+        if info.type == pafs.FileType.File and (name in TABLE_FILES or name.startswith(TABLE_FILE_PREFIXES)):
             _copy_if_changed(filesystem, info, local / PurePosixPath(info.path).relative_to(root))
     (local / SOURCE_FILE).write_text(uri)
     return local

@@ -61,7 +61,7 @@ def edge_of_range_warnings(table: pd.DataFrame, space: dict[str, Parameter], top
         warning = (f"widen {name} {direction} {bound:g}: the best trial ({name}={leaders[name].iloc[0]:.4g}) "
                    f"sits at the {side} edge of the searched range {_describe(parameter)}")
         if others:
-            warning += f", and so do {others} more of the best {len(leaders)}"
+            warning += f" (so do {others} of the next {len(leaders) - 1} best trials)"
         warnings.append(warning)
     return warnings
 

@@ -8,8 +8,9 @@ it as the value of a cell, `figure.savefig(path)` writes it.
 
 from __future__ import annotations
 
-import math
+import functools
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib import ticker
@@ -30,6 +31,24 @@ SCORE_LABELS = {
     "val/roughness": "val/roughness (lower is smoother)",
     METRIC: "best objective (lower is better)",
 }
+
+
+def _plain_numbers(draw):
+    """Draw with tick labels as plain numbers: no '1e-5+1' offsets, no 2x10^-3 on log axes."""
+
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        with matplotlib.rc_context({"axes.formatter.useoffset": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
+
+
+def _plain_log_labels(axis) -> None:
+    # Ticks at 1, 2 and 5 of each decade: labelled even when the axis spans less than one.
+    axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(PLAIN_NUMBERS)
+    axis.set_minor_formatter(ticker.NullFormatter())
 
 
 def rank_label(row: pd.Series) -> str:
@@ -57,12 +76,12 @@ def _format_parameter_axis(axis, name: str, values: pd.Series, space: dict[str, 
         return
     axis.axes.set_xscale("log") if axis.axis_name == "x" else axis.axes.set_yscale("log")
     parameter = space.get(name)
-    if parameter is not None and parameter.distribution == "choice":
+    if parameter is not None and parameter.distribution == "choice":  # ticks at the values searched
         axis.set_major_locator(ticker.FixedLocator(sorted(parameter.values)))
+        axis.set_major_formatter(PLAIN_NUMBERS)
+        axis.set_minor_formatter(ticker.NullFormatter())
     else:
-        axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(PLAIN_NUMBERS)
-    axis.set_minor_formatter(ticker.NullFormatter())
+        _plain_log_labels(axis)
 
 
 def _is_log(name: str, values: pd.Series, space: dict[str, Parameter]) -> bool:
@@ -74,6 +93,7 @@ def _is_log(name: str, values: pd.Series, space: dict[str, Parameter]) -> bool:
     return bool(len(positive)) and (positive > 0).all() and positive.max() / positive.min() >= 10
 
 
+@_plain_numbers
 def pareto_plot(table: pd.DataFrame, space: dict[str, Parameter] | None = None, top: int = 3,
                 roughness_weight: float | None = None, colour_by: str = "kl_weight") -> Figure:
     """Best blur against best roughness of every scored trial, the Pareto front drawn, the best `top` labelled.
@@ -85,6 +105,7 @@ def pareto_plot(table: pd.DataFrame, space: dict[str, Parameter] | None = None, 
     figure = Figure(figsize=(7.5, 5.5), layout="constrained")
     axes = figure.add_subplot()
     axes.set_title("Blur vs roughness of every trial (at its best epoch)")
+    axes.xaxis.set_major_locator(ticker.MaxNLocator(nbins=6))
     axes.set_xlabel(SCORE_LABELS["val/blur"])
     axes.set_ylabel(SCORE_LABELS["val/roughness"])
     scored = _scored(table)
@@ -100,8 +121,8 @@ def pareto_plot(table: pd.DataFrame, space: dict[str, Parameter] | None = None, 
                           edgecolors="black", linewidths=0.5, zorder=3)
     if colours is not None:
         bar = figure.colorbar(points, ax=axes, label=colour_by)
-        bar.ax.yaxis.set_major_formatter(PLAIN_NUMBERS)
-        bar.ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        if isinstance(norm, LogNorm):
+            _plain_log_labels(bar.ax.yaxis)
     front = scored[scored["pareto"]].sort_values("best_val/blur")
     axes.step(front["best_val/blur"], front["best_val/roughness"], where="post", color="black",
               linestyle="--", linewidth=1, zorder=2, label=f"Pareto front ({len(front)} trial{'s' * (len(front) != 1)})")
@@ -130,6 +151,7 @@ def _equal_objective_lines(axes, objectives: pd.Series, roughness_weight: float)
     axes.set_ylim(ylim)
 
 
+@_plain_numbers
 def hyperparameter_plots(table: pd.DataFrame, space: dict[str, Parameter], top: int = 3) -> Figure:
     """One axis plot per searched hyperparameter: best objective against its value, failures marked.
 
@@ -171,13 +193,14 @@ def hyperparameter_plots(table: pd.DataFrame, space: dict[str, Parameter], top: 
     return figure
 
 
+@_plain_numbers
 def training_curves(histories: pd.DataFrame, table: pd.DataFrame, top: int = 3) -> Figure:
     """Train loss, val/blur and val/roughness per epoch of the best trials, and the trials by status."""
+    leaders = table[table["rank"] <= top].sort_values("rank") if not table.empty else table
     figure = Figure(figsize=(11, 7.5), layout="constrained")
-    figure.suptitle(f"Training curves of the best {top} trials, and every trial's status")
+    figure.suptitle(f"Training curves of the best {len(leaders)} trials, and every trial's status")
     panels = [("train/loss", "train/loss (log scale)"), ("val/blur", SCORE_LABELS["val/blur"]),
               ("val/roughness", SCORE_LABELS["val/roughness"])]
-    leaders = table[table["rank"] <= top].sort_values("rank") if not table.empty else table
     for index, (column, label) in enumerate(panels):
         axes = figure.add_subplot(2, 2, index + 1)
         axes.set_title(f"{column} per epoch")
@@ -190,9 +213,7 @@ def training_curves(histories: pd.DataFrame, table: pd.DataFrame, top: int = 3) 
                 axes.plot(healthy["epoch"], healthy[column], marker="o", markersize=3, label=rank_label(row))
         if column == "train/loss" and axes.has_data():
             axes.set_yscale("log")
-            # Plain numbers, with minor ticks labelled only as far as they fit.
-            axes.yaxis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
-            axes.yaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
+            _plain_log_labels(axes.yaxis)
         axes.grid(alpha=0.3)
         if axes.has_data():
             axes.xaxis.get_major_locator().set_params(integer=True)

@@ -1,7 +1,8 @@
 """An experiment directory as a pandas table: one row per trial.
 
 Reads only the files Ray Tune and the trainable write (`params.json`,
-`result.json`, `checkpoint_*/trial.json`, `error.txt`), so it works without Ray
+`result.json`, `checkpoint_*/trial.json`, `error.txt`, Ray's
+`experiment_state-*.json`), so it works without Ray
 running, on a finished study or one still in progress, on the local disk or at
 the study's remote `storage_path` (through a local mirror, see `vae_tune.storage`).
 """
@@ -21,6 +22,7 @@ from vae_tune.storage import is_uri, mirror_experiment
 from vae_tune.study import METRIC, STUDY_FILE
 
 SCORES = ("objective", "val/blur", "val/roughness")
+RAY_SNAPSHOT_PREFIX = "experiment_state-"  # Ray's periodic snapshot of every trial's status
 # Statuses whose scores count: a running trial's best so far is a real result too.
 USABLE = ("finished", "stopped early", "running")
 # What each status means, for captions and the README.
@@ -80,19 +82,36 @@ def best_checkpoint(trial_dir: Path) -> tuple[Path | None, float]:
     return best, best_value
 
 
-def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int) -> str:
-    # Ray marks a trial's last result `done` when it ends for any reason but an error,
-    # so a trial without it is still running (or was interrupted).
-    done = not history.empty and bool(history.get("done", pd.Series([False])).iloc[-1])
+def ray_trial_statuses(experiment_dir: Path) -> dict[str, str]:
+    """Ray's own status of each trial (TERMINATED, ERROR, RUNNING, PENDING, PAUSED), by trial id.
+
+    Read from the newest experiment snapshot Ray writes every few seconds;
+    empty when there is none yet or its (Ray-internal) layout cannot be read.
+    """
+    snapshots = sorted(Path(experiment_dir).glob(f"{RAY_SNAPSHOT_PREFIX}*.json"))
+    if not snapshots:
+        return {}
+    try:
+        trials = [json.loads(entry[0]) for entry in json.loads(snapshots[-1].read_text())["trial_data"]]
+        return {trial["trial_id"]: trial["status"] for trial in trials}
+    except (json.JSONDecodeError, KeyError, TypeError, IndexError):
+        return {}
+
+
+def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, ray_status: str | None) -> str:
+    """One of STATUS_MEANINGS. Ray's snapshot decides whether a trial has ended; without one
+    (the first seconds of a study) a trial that has not trained every epoch counts as running."""
+    epochs = int(history["epoch"].max()) if not history.empty else 0
     if not history.empty and bool(history["diverged"].iloc[-1]):
         return "diverged"
-    if not done and (trial_dir / "error.txt").is_file():
+    if ray_status == "ERROR" or (ray_status is None and (trial_dir / "error.txt").is_file()):
         return "failed"
     if history.empty:
         return "pending"
-    if not done:
+    ended = ray_status == "TERMINATED" if ray_status else epochs >= max_epochs
+    if not ended:
         return "running"
-    return "finished" if int(history["epoch"].max()) >= max_epochs else "stopped early"
+    return "finished" if epochs >= max_epochs else "stopped early"
 
 
 def load_results(experiment_dir: str | Path) -> pd.DataFrame:
@@ -105,12 +124,14 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
     """
     experiment_dir = open_experiment(experiment_dir)
     study = load_study_config(experiment_dir)
+    ray_statuses = ray_trial_statuses(experiment_dir)
     rows = []
     for trial_dir in sorted(p.parent for p in experiment_dir.glob("*/params.json")):
         params = json.loads((trial_dir / "params.json").read_text())
         history = read_trial_results(trial_dir)
-        row = {"trial_id": trial_dir.name.removeprefix("trial_"), **params,
-               "status": _status(history, trial_dir, study.training.epochs),
+        trial_id = trial_dir.name.removeprefix("trial_")
+        row = {"trial_id": trial_id, **params,
+               "status": _status(history, trial_dir, study.training.epochs, ray_statuses.get(trial_id)),
                "epochs": int(history["epoch"].max()) if not history.empty else 0}
         healthy = history[~history["diverged"].astype(bool)] if not history.empty else history
         if not healthy.empty:
@@ -129,6 +150,7 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
         for prefix in ("last_", "best_"):
             if prefix + name not in table:
                 table[prefix + name] = np.nan
+    table["best_epoch"] = table.get("best_epoch", pd.Series(index=table.index, dtype=float)).astype("Int64")
     usable = _usable(table)
     table["rank"] = table[f"best_{METRIC}"].where(usable).rank(method="first").astype("Int64")
     table["pareto"] = usable & pareto_front(table["best_val/blur"].to_numpy(), table["best_val/roughness"].to_numpy(),
