@@ -23,7 +23,7 @@ def is_uri(location: str | Path) -> bool:
     return "://" in str(location)
 
 
-def mirror_experiment(uri: str, cache_root: Path = CACHE_ROOT) -> Path:
+def mirror_experiment(uri: str, cache_root: Path | None = None) -> Path:
     """A local copy of the table files of the experiment at `uri`; files that changed are copied again.
 
     Runs again cheaply on a study that is still writing: a file is copied only
@@ -35,7 +35,7 @@ def mirror_experiment(uri: str, cache_root: Path = CACHE_ROOT) -> Path:
     if filesystem.get_file_info(f"{root}/study.json").type != pafs.FileType.File:
         raise FileNotFoundError(f"{uri} is not a vae-tune experiment: study.json is missing")
     digest = hashlib.sha1(uri.encode()).hexdigest()[:8]
-    local = Path(cache_root).expanduser() / f"{PurePosixPath(root).name}-{digest}"
+    local = Path(cache_root or CACHE_ROOT).expanduser() / f"{PurePosixPath(root).name}-{digest}"
     for info in filesystem.get_file_info(pafs.FileSelector(root, recursive=True)):
         name = PurePosixPath(info.path).name
         if info.type == pafs.FileType.File and (name in TABLE_FILES or name.startswith(TABLE_FILE_PREFIXES)):
