@@ -1,5 +1,11 @@
-"""Reading finished (or running) studies and drawing what a person needs to compare trials."""
+"""Reading finished (or running) studies and drawing what a person needs to compare trials.
 
-from vae_tune.analysis.results import best_trial, load_results, load_study_config, pareto_front
+results.py   the results table, Pareto front, best trial        playbook.py  edge-of-range and failure checks
+plots.py     charts of the table (matplotlib figures)            figures.py   pictures decoded by a trained model
+held_out.py  a finished study's validation images                report.py    `vae-tune report` (page.py: index.html)
+photos.py    `vae-tune interpolate` on the user's own photos
+"""
 
-__all__ = ["best_trial", "load_results", "load_study_config", "pareto_front"]
+from vae_tune.analysis.results import best_trial, latest_experiment, load_results, load_study_config, pareto_front
+
+__all__ = ["best_trial", "latest_experiment", "load_results", "load_study_config", "pareto_front"]
