@@ -21,8 +21,8 @@ figure { margin: 1em 0 1.5em; max-width: 100%; } figcaption { color: #444; margi
 img { max-width: 100%; height: auto; } img.tiles { image-rendering: pixelated; }
 .warning { background: #fff3cd; border-left: 4px solid #e0a800; padding: 8px 12px; margin: 6px 0; }
 .broken { background: #f8d7da; border-left: 4px solid #c00; padding: 8px 12px; }
-table { border-collapse: collapse; font-size: 0.85em; }
-td, th { padding: 3px 8px; border-bottom: 1px solid #eee; white-space: nowrap; }
+table { border-collapse: collapse; font-size: 0.8em; }
+td, th { padding: 3px 6px; border-bottom: 1px solid #eee; white-space: nowrap; }
 th { background: #f5f5f5; position: sticky; top: 0; } tr.pareto td { background: #eef6ff; }
 .scroll { max-height: 32em; overflow: auto; }
 """

@@ -87,7 +87,7 @@ def write_report(experiment_dir: Path | str, out: Path | None = None, top: int =
                     warnings=edge_of_range_warnings(table, study.search.space, top), files=[out / "results.csv"])
 
     sections = [_summary_section(report, study, top), _table_section(table, study)]
-    charts = _save_charts(table, study, top, out)
+    charts = save_charts(table, study, top, out)
     report.files += [out / picture.path for picture in charts]
     sections.append(Section("Charts", pictures=charts, anchor="charts"))
     sections += _trial_sections(report, study, top)
@@ -96,7 +96,7 @@ def write_report(experiment_dir: Path | str, out: Path | None = None, top: int =
     return report
 
 
-def _save_charts(table: pd.DataFrame, study: StudyConfig, top: int, out: Path) -> list[Picture]:
+def save_charts(table: pd.DataFrame, study: StudyConfig, top: int, out: Path) -> list[Picture]:
     space = study.search.space
     leaders = table[table["rank"] <= top]["trial_id"] if not table.empty else []
     histories = trial_histories(table, leaders) if len(leaders) else pd.DataFrame()
