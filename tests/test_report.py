@@ -143,7 +143,7 @@ def test_index_shows_every_file_with_a_caption(analysed_study, report_dir):
         Image.open(report_dir / source).verify()
     table = load_results(analysed_study["experiment_dir"])
     assert all(trial_id in page for trial_id in table["trial_id"])  # the results table lists every trial
-    assert f"{failure_share(table):.0%} failed or diverged" in page
+    assert f"{failure_share(table):.0%} failed, diverged or timed out" in page
     study = analysed_study["study"]
     for warning in edge_of_range_warnings(table, study.search.space, TOP):
         assert html.escape(warning) in page

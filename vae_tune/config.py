@@ -31,7 +31,7 @@ SEARCHABLE = {
     "learning_rate": "training",
     "batch_size": "training",
 }
-DISTRIBUTIONS = ("choice", "loguniform", "uniform")
+DISTRIBUTIONS = ("choice", "grid", "loguniform", "uniform")
 SEARCH_ALGORITHMS = ("random", "tpe", "nsga2")
 OBJECTIVE_KINDS = ("scalar", "pareto")
 SCHEDULERS = ("asha", "fifo")
@@ -77,7 +77,8 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class Parameter:
-    """One searched hyperparameter: `choice` over values, or a (log)uniform range."""
+    """One searched hyperparameter: `choice` of values (sampled), `grid` (every value,
+    times num_samples), or a (log)uniform range."""
 
     distribution: str
     values: tuple[Any, ...] = ()
@@ -111,6 +112,13 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class ExecutionConfig:
+    max_failures: int = 2  # retries of a crashed trial, each from its last checkpoint
+    trial_timeout: float = 0.0  # seconds a trial attempt may run before it is stopped; 0: no limit
+    retry_errored_on_resume: bool = True  # `vae-tune resume` retries trials that had failed for good
+
+
+@dataclass(frozen=True)
 class ResourcesConfig:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
@@ -127,6 +135,7 @@ class StudyConfig:
     objective: ObjectiveConfig = ObjectiveConfig()
     search: SearchConfig = SearchConfig()
     resources: ResourcesConfig = ResourcesConfig()
+    execution: ExecutionConfig = ExecutionConfig()
 
     def trial(self, params: dict[str, Any]) -> tuple[ModelConfig, TrainingConfig]:
         """The model and training settings of one trial: the study's, with `params` searched values."""
@@ -268,11 +277,11 @@ def _space(raw: Any) -> dict[str, Parameter]:
         distribution = spec.get("distribution")
         if distribution not in DISTRIBUTIONS:
             raise ConfigError(f"{key}.distribution: must be one of {', '.join(DISTRIBUTIONS)}, got {distribution!r}")
-        if distribution == "choice":
+        if distribution in ("choice", "grid"):
             values = spec.get("values")
             if not isinstance(values, list) or not values:
-                raise ConfigError(f"{key}.values: must be a non-empty list for distribution = \"choice\"")
-            space[name] = Parameter("choice", values=tuple(values))
+                raise ConfigError(f"{key}.values: must be a non-empty list for distribution = {distribution!r}")
+            space[name] = Parameter(distribution, values=tuple(values))
         else:
             low, high = spec.get("low"), spec.get("high")
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
@@ -362,9 +371,12 @@ def validate(study: StudyConfig) -> None:
     for name, parameter in search.space.items():
         check = _PARAMETER_CHECKS[name]
         for value in parameter.values or (parameter.low, parameter.high):
-            if name in ("latent_dim", "batch_size") and parameter.distribution != "choice":
+            if name in ("latent_dim", "batch_size") and not parameter.values:
                 raise ConfigError(f"search.space.{name}: integer parameter; use distribution = \"choice\" with values")
             check(f"search.space.{name}", value)
+    execution = study.execution
+    _require(execution.max_failures >= 0, f"execution.max_failures: must be >= 0, got {execution.max_failures}")
+    _require(execution.trial_timeout >= 0, f"execution.trial_timeout: must be >= 0 seconds, got {execution.trial_timeout}")
     _check_positive_number("resources.cpus_per_trial", study.resources.cpus_per_trial)
     gpus = study.resources.gpus_per_trial
     _require(

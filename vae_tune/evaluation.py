@@ -10,10 +10,10 @@ from vae_tune import metrics
 from vae_tune.config import ObjectiveConfig
 from vae_tune.data.dataset import Probe
 
-# Reported instead of real scores by a trial whose loss became NaN or inf: finite, so
-# schedulers and searchers never see NaN, and far above any real value (blur is about
-# 0..1 on a working model, roughness at most sqrt(T - 1), under 4 at T = 16).
-DIVERGED_SCORES = {"objective": 10.0, "val/blur": 10.0, "val/roughness": 10.0}
+# Reported instead of real scores by a trial whose loss became NaN or inf, or that timed
+# out: finite, so schedulers and searchers never see NaN, and far above any real value
+# (blur is about 0..1 on a working model, roughness at most sqrt(T - 1), under 4 at T = 16).
+WORST_SCORES = {"objective": 10.0, "val/blur": 10.0, "val/roughness": 10.0}
 
 # Posterior-mean variance above which a latent dimension counts as used (DESIGN.md).
 ACTIVE_UNIT_THRESHOLD = 0.01

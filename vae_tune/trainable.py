@@ -8,19 +8,27 @@ around it.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
+import os
+import signal
 import tempfile
+import threading
 import time
-from typing import Any
+import warnings
+from pathlib import Path
+from typing import Any, Callable
 
 import keras
 
-from vae_tune.checkpoint import restore_checkpoint, save_checkpoint
+from vae_tune.checkpoint import CheckpointError, earlier_checkpoints, read_state, restore_checkpoint, save_checkpoint
 from vae_tune.config import StudyConfig
 from vae_tune.data.dataset import Dataset, make_probe, split_indices, training_batches
 from vae_tune.distribute import choose_strategy, configure_threads
-from vae_tune.evaluation import DIVERGED_SCORES, ProbeScorer
+from vae_tune.evaluation import WORST_SCORES, ProbeScorer
 from vae_tune.model import build_vae
+from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE
 
 
 class TrialRunner:
@@ -40,13 +48,15 @@ class TrialRunner:
         self.scorer = ProbeScorer(self.probe, study.objective)
         self.epoch = 0  # epochs completed
 
-    def restore(self, directory: str) -> None:
+    def restore(self, directory: str | Path) -> dict[str, Any]:
+        """Load a checkpoint (CheckpointError if it is damaged); returns its saved state."""
         with self.strategy.scope():
             state = restore_checkpoint(self.model, directory)
         self.epoch = int(state["epoch"])
+        return state
 
-    def save(self, directory: str, metrics: dict[str, Any]) -> None:
-        save_checkpoint(
+    def save(self, directory: str | Path, metrics: dict[str, Any]) -> dict[str, Any]:
+        return save_checkpoint(
             self.model,
             directory,
             {
@@ -83,7 +93,7 @@ class TrialRunner:
         if not all(math.isfinite(value) for value in train.values()):
             # NaN is not valid JSON and poisons searchers: record which losses broke, report worst scores.
             broken = {name: None for name, value in train.items() if not math.isfinite(value)}
-            return {**result, **broken, **DIVERGED_SCORES, "diverged": True}
+            return {**result, **broken, **WORST_SCORES, "diverged": True}
         started = time.perf_counter()
         # Validation losses come from the probe pass too: a separate pass over the whole
         # validation split doubled the evaluation cost (benchmarks/evaluation_share.py).
@@ -93,20 +103,94 @@ class TrialRunner:
         return result
 
 
+def restore_latest(runner: TrialRunner, checkpoint) -> dict[str, Any]:
+    """Resume from Tune's checkpoint, or from the newest intact one before it.
+
+    Returns what was resumed, for the next report. A damaged newest checkpoint
+    (truncated by a crash or a full disk) costs one more epoch, not the trial.
+    """
+    if checkpoint is None:
+        return {}
+    local = checkpoint.filesystem.type_name == "local"
+    candidates = [Path(checkpoint.path), *earlier_checkpoints(checkpoint.path)] if local else [None]
+    for candidate in candidates:
+        try:
+            if candidate is None:  # remote storage: fetch Tune's checkpoint only
+                with checkpoint.as_directory() as directory:
+                    state = runner.restore(directory)
+            else:
+                state = runner.restore(candidate)
+        except CheckpointError as error:
+            warnings.warn(f"vae-tune: cannot resume from {candidate or checkpoint.path}: {error}", stacklevel=2)
+            continue
+        if candidate is not None and candidate != Path(checkpoint.path):
+            warnings.warn(f"vae-tune: resumed from the earlier checkpoint {candidate} (epoch {state['epoch']})",
+                          stacklevel=2)
+        return {"resumed_from_epoch": runner.epoch, "resumed_from_sha256": state["weights"]["sha256"]}
+    warnings.warn("vae-tune: no intact checkpoint left; this trial starts again from epoch 0", stacklevel=2)
+    return {"resumed_from_epoch": 0}
+
+
+def record_start(trial_dir: Path, resumed: dict[str, Any]) -> None:
+    """One line per start of this trial in starts.log: how often it ran, and from where."""
+    line = {"pid": os.getpid(), "time": time.time(), "resumed_from_epoch": resumed.get("resumed_from_epoch")}
+    with open(trial_dir / STARTS_FILE, "a") as log:
+        log.write(json.dumps(line) + "\n")
+
+
 def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset) -> None:
     """Ray Tune function trainable: one call trains one trial to its last epoch (or until stopped)."""
     from ray import tune
 
     configure_threads(study.resources.cpus_per_trial)
     runner = TrialRunner(study, config, dataset)
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            runner.restore(directory)
+    resumed = restore_latest(runner, tune.get_checkpoint())
+    record_start(Path(tune.get_context().get_trial_dir()), resumed)
     while runner.epoch < runner.training.epochs:
-        metrics = runner.train_epoch()
+        metrics = {**runner.train_epoch(), **resumed}
+        resumed = {}
         with tempfile.TemporaryDirectory() as directory:
-            runner.save(directory, metrics)
+            saved = runner.save(directory, metrics)
+            # In the epoch's results for good: checkpoints themselves are pruned to the best two.
+            metrics["checkpoint_sha256"] = saved["weights"]["sha256"]
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
         if metrics["diverged"]:
             return
+
+
+def with_trial_timeout(trainable: Callable, seconds: float) -> Callable:
+    """Stop any attempt of a trial that runs longer than `seconds`, and record it as timed out.
+
+    A hung trial reports nothing, so nothing on Tune's side can stop it: a timer
+    in the trial process writes timed_out.json into the trial directory and kills
+    the process. Tune then sees a crashed trial and retries it; the retry finds
+    the marker and ends the trial at once with worst-case scores, so the study
+    goes on and the trial never holds its GPU again.
+    """
+    if seconds <= 0:
+        return trainable
+
+    @functools.wraps(trainable)
+    def guarded(config: dict[str, Any], **parameters) -> None:
+        from ray import tune
+
+        marker = Path(tune.get_context().get_trial_dir()) / TIMEOUT_FILE
+        if marker.exists():
+            checkpoint = tune.get_checkpoint()
+            epoch = read_state(checkpoint.path)["epoch"] if checkpoint is not None else 0
+            tune.report({**WORST_SCORES, "epoch": epoch, "diverged": False, "timed_out": True})
+            return
+        timer = threading.Timer(seconds, _time_out, args=(marker, seconds))
+        timer.daemon = True
+        timer.start()
+        try:
+            trainable(config, **parameters)
+        finally:
+            timer.cancel()
+
+    return guarded
+
+
+def _time_out(marker: Path, seconds: float) -> None:
+    marker.write_text(json.dumps({"trial_timeout": seconds, "time": time.time(), "pid": os.getpid()}))
+    os.kill(os.getpid(), signal.SIGKILL)  # the only stop a hung thread cannot ignore

@@ -83,9 +83,12 @@ def status_counts(table: pd.DataFrame) -> pd.Series:
     return table["status"].value_counts() if not table.empty else pd.Series(dtype=int)
 
 
+FAILURES = ("failed", "diverged", "timed out")
+
+
 def failure_share(table: pd.DataFrame) -> float:
-    """Share of trials that failed or diverged (the playbook asks for it: many failures bias a study)."""
+    """Share of trials that failed, diverged or timed out (the playbook asks for it: failures bias a study)."""
     if table.empty:
         return 0.0
-    return float(table["status"].isin(["failed", "diverged"]).mean())
+    return float(table["status"].isin(FAILURES).mean())
 

@@ -24,7 +24,7 @@ from vae_tune.study import METRIC
 
 UNSCORED_COLOUR = "#d62728"  # failed and diverged trials, in every chart
 STATUS_COLOURS = {"finished": "#2ca02c", "stopped early": "#1f77b4", "running": "#9467bd",
-                  "pending": "#7f7f7f", "diverged": UNSCORED_COLOUR, "failed": "#8c1c13"}
+                  "pending": "#7f7f7f", "diverged": UNSCORED_COLOUR, "failed": "#8c1c13", "timed out": "#ff7f0e"}
 PLAIN_NUMBERS = ticker.FuncFormatter(lambda value, _: f"{value:g}")  # 0.002 rather than 2x10^-3
 SCORE_LABELS = {
     "val/blur": "val/blur (lower is sharper)",
@@ -186,7 +186,7 @@ def hyperparameter_plots(table: pd.DataFrame, space: dict[str, Parameter], top: 
                           textcoords="offset points", fontsize=8)
         if not unscored.empty:
             axes.scatter(unscored[name], np.full(len(unscored), ceiling), marker="x", color=UNSCORED_COLOUR,
-                         s=50, zorder=3, label="failed / diverged / no score")
+                         s=50, zorder=3, label="no score (failed, diverged, timed out)")
         axes.grid(alpha=0.3)
         if index == 0:
             axes.legend(fontsize=8, loc="best")
@@ -225,7 +225,7 @@ def training_curves(histories: pd.DataFrame, table: pd.DataFrame, top: int = 3) 
 def _status_panel(axes, table: pd.DataFrame) -> None:
     counts = status_counts(table)
     total = int(counts.sum())
-    axes.set_title(f"Trials by status: {failure_share(table):.0%} failed or diverged")
+    axes.set_title(f"Trials by status: {failure_share(table):.0%} failed, diverged or timed out")
     axes.set_xlabel("trials")
     if not total:
         axes.text(0.5, 0.5, "no trial yet", ha="center", va="center", transform=axes.transAxes)

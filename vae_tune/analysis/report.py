@@ -109,12 +109,12 @@ def save_charts(table: pd.DataFrame, study: StudyConfig, top: int, out: Path) ->
         ("hyperparameters.png", plots.hyperparameter_plots(table, space, top),
          "One axis plot per searched hyperparameter: each trial's best objective against its value. Dashed "
          "lines mark the searched range; log axes where the search was log-uniform. Red crosses along the top "
-         "are trials without a score (failed or diverged). A best trial against a dashed line means the "
+         "are trials without a score (failed, diverged or timed out). A best trial against a dashed line means the "
          "range should be widened."),
         ("training_curves.png", plots.training_curves(histories, table, top),
          f"Train loss, val/blur and val/roughness per epoch of the best {top} trials (still falling at the last "
          "epoch means more epochs would help), and how many trials finished, were stopped early by the "
-         "scheduler, diverged (loss became NaN) or failed."),
+         "scheduler, diverged (loss became NaN), failed or timed out."),
     ]
     pictures = []
     for name, figure, caption in charts:
@@ -129,7 +129,7 @@ def _summary_section(report: Report, study: StudyConfig, top: int) -> Section:
     notes = [f"{study.description}".strip() or f"Study {study.name}.",
              f"{len(table)} trials: " + ", ".join(f"{n} {status} ({STATUS_MEANINGS.get(status, status)})"
                                                 for status, n in counts.items())
-             + f". {failure_share(table):.0%} failed or diverged."]
+             + f". {failure_share(table):.0%} failed, diverged or timed out."]
     best = report.best
     if best is not None:
         params = ", ".join(f"{name}={_format(best[name])}" for name in report.searched if name in best)

@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 
 from vae_tune.checkpoint import STATE_FILE
-from vae_tune.config import StudyConfig, study_from_dict
+from vae_tune.config import StudyConfig
 from vae_tune.storage import is_uri, mirror_experiment
 from vae_tune.study import METRIC, STUDY_FILE
+from vae_tune.study import load_study_config as load_local_study_config
+from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE
 
 SCORES = ("objective", "val/blur", "val/roughness")
 RAY_SNAPSHOT_PREFIX = "experiment_state-"  # Ray's periodic snapshot of every trial's status
@@ -32,6 +34,7 @@ STATUS_MEANINGS = {
     "running": "still training, or interrupted before it finished",
     "diverged": "its loss became NaN or infinite; training stopped",
     "failed": "raised an error (see the trial's error.txt)",
+    "timed out": "stopped by execution.trial_timeout",
     "pending": "started but has reported no epoch yet",
 }
 
@@ -43,11 +46,9 @@ def open_experiment(location: str | Path) -> Path:
     return Path(location).expanduser()
 
 
-def load_study_config(experiment_dir: str | Path) -> StudyConfig:
-    path = open_experiment(experiment_dir) / STUDY_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{experiment_dir} is not a vae-tune experiment: {STUDY_FILE} is missing")
-    return study_from_dict(json.loads(path.read_text()))
+def load_study_config(location: str | Path) -> StudyConfig:
+    """The resolved study an experiment was run with, from its directory or storage URI."""
+    return load_local_study_config(open_experiment(location))
 
 
 def latest_experiment(storage_path: str | Path = "~/vae_tune_results") -> Path:
@@ -99,12 +100,21 @@ def ray_trial_statuses(experiment_dir: Path) -> dict[str, str]:
 
 
 def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, ray_status: str | None) -> str:
-    """One of STATUS_MEANINGS. Ray's snapshot decides whether a trial has ended; without one
-    (the first seconds of a study) a trial that has not trained every epoch counts as running."""
+    """One of STATUS_MEANINGS.
+
+    Ray's snapshot says whether a trial has ended and whether its error was final
+    (Ray Tune leaves error.txt behind after a crash even when a retry then
+    succeeds). Before the first snapshot the files decide: an error counts if it
+    came after the last result, and a trial short of its last epoch is running.
+    """
     epochs = int(history["epoch"].max()) if not history.empty else 0
-    if not history.empty and bool(history["diverged"].iloc[-1]):
+    if (trial_dir / TIMEOUT_FILE).is_file():
+        return "timed out"
+    if not history.empty and history["diverged"].fillna(False).astype(bool).iloc[-1]:
         return "diverged"
-    if ray_status == "ERROR" or (ray_status is None and (trial_dir / "error.txt").is_file()):
+    error, results = trial_dir / "error.txt", trial_dir / "result.json"
+    error_after_results = error.is_file() and (history.empty or error.stat().st_mtime > results.stat().st_mtime)
+    if ray_status == "ERROR" or (ray_status is None and error_after_results):
         return "failed"
     if history.empty:
         return "pending"
@@ -112,6 +122,11 @@ def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, ray_status:
     if not ended:
         return "running"
     return "finished" if epochs >= max_epochs else "stopped early"
+
+
+def _starts(trial_dir: Path) -> int:
+    path = trial_dir / STARTS_FILE
+    return len(path.read_text().splitlines()) if path.is_file() else 0
 
 
 def load_results(experiment_dir: str | Path) -> pd.DataFrame:
@@ -132,8 +147,12 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
         trial_id = trial_dir.name.removeprefix("trial_")
         row = {"trial_id": trial_id, **params,
                "status": _status(history, trial_dir, study.training.epochs, ray_statuses.get(trial_id)),
-               "epochs": int(history["epoch"].max()) if not history.empty else 0}
-        healthy = history[~history["diverged"].astype(bool)] if not history.empty else history
+               "epochs": int(history["epoch"].max()) if not history.empty else 0,
+               "starts": _starts(trial_dir)}
+        healthy = history
+        for flag in ("diverged", "timed_out"):  # their worst-case scores are not real scores
+            if flag in healthy:
+                healthy = healthy[~healthy[flag].fillna(False).astype(bool)]
         if not healthy.empty:
             last, best = healthy.iloc[-1], healthy.loc[healthy[METRIC].idxmin()]
             row.update({f"last_{name}": float(last[name]) for name in SCORES})
