@@ -67,7 +67,7 @@ def test_results_table_has_one_row_per_trial_with_the_right_statuses(analysed_st
 
 def test_results_table_loads_while_the_study_runs(analysed_study):
     snapshots = analysed_study["snapshots"]
-    assert not analysed_study["errors"], analysed_study["errors"][:1]
+    assert not analysed_study["errors"], analysed_study["errors"][0]
     assert len(snapshots) >= 3
     seen = set().union(*(set(snapshot["status"]) for snapshot in snapshots if not snapshot.empty))
     assert {"pending", "running"} <= seen

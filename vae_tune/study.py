@@ -219,7 +219,10 @@ def run_study(
     experiment_dir = Path(storage_root(study)) / name
     experiment_dir.mkdir(parents=True, exist_ok=True)
     # The resolved study travels with its results: report and resume need nothing else.
-    (experiment_dir / STUDY_FILE).write_text(json.dumps(to_dict(study), indent=2))
+    # Written whole or not at all: a report polling a starting study never reads half of it.
+    partial = experiment_dir / f".{STUDY_FILE}.partial"
+    partial.write_text(json.dumps(to_dict(study), indent=2))
+    partial.replace(experiment_dir / STUDY_FILE)
     total = expected_trials(study)
     printer = ProgressPrinter(total, study.training.epochs)
     tuner = build_tuner(study, dataset, name, callbacks=[printer], trainable=trainable)

@@ -73,11 +73,19 @@ def read_trial_results(trial_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _read_json(path: Path) -> dict | None:
+    """A JSON file's content, or None while Ray is still writing (or copying) it."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
 def best_checkpoint(trial_dir: Path) -> tuple[Path | None, float]:
     """The kept checkpoint with the lowest objective, and that objective."""
     best, best_value = None, math.inf
     for state_path in sorted(Path(trial_dir).glob(f"checkpoint_*/{STATE_FILE}")):
-        value = json.loads(state_path.read_text()).get("metrics", {}).get(METRIC)
+        value = (_read_json(state_path) or {}).get("metrics", {}).get(METRIC)
         if value is not None and math.isfinite(value) and value < best_value:
             best, best_value = state_path.parent, value
     return best, best_value
@@ -142,7 +150,9 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
     ray_statuses = ray_trial_statuses(experiment_dir)
     rows = []
     for trial_dir in sorted(p.parent for p in experiment_dir.glob("*/params.json")):
-        params = json.loads((trial_dir / "params.json").read_text())
+        params = _read_json(trial_dir / "params.json")
+        if params is None:  # the trial is starting this instant; the next read shows it
+            continue
         history = read_trial_results(trial_dir)
         trial_id = trial_dir.name.removeprefix("trial_")
         row = {"trial_id": trial_id, **params,
