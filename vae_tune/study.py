@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from vae_tune.config import Parameter, StudyConfig, study_from_dict, to_dict
 from vae_tune.data.dataset import Dataset, load_dataset
+from vae_tune.trial_files import trial_dirname
 
 METRIC, MODE = "objective", "min"
 PARETO_METRICS = ["val/blur", "val/roughness"]
@@ -47,7 +48,9 @@ def search_algorithm(study: StudyConfig):
         return OptunaSearch(metric=METRIC, mode=MODE, sampler=sampler)
     from ray.tune.search import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=seed)  # seeded: the same study samples the same trials
+    # Seeded: the same study samples the same trials. The concurrency limit goes here: Tune
+    # ignores TuneConfig.max_concurrent_trials when it is handed a generator instance.
+    return BasicVariantGenerator(random_state=seed, max_concurrent=study.search.max_concurrent_trials)
 
 
 def scheduler(study: StudyConfig):
@@ -93,12 +96,12 @@ def tune_config(study: StudyConfig):
         num_samples=study.search.num_samples,
         search_alg=search_algorithm(study),
         scheduler=scheduler(study),
-        max_concurrent_trials=study.search.max_concurrent_trials or None,
-        trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+        max_concurrent_trials=(study.search.max_concurrent_trials or None) if study.search.algorithm != "random" else None,
+        trial_dirname_creator=lambda trial: trial_dirname(trial.trial_id),
     )
 
 
-def wrap_trainable(study: StudyConfig, dataset: Dataset, trainable: Callable | None = None):
+def wrap_trainable(study: StudyConfig, dataset: Dataset, experiment_dir: Path, trainable: Callable | None = None):
     """The trial function as Tune runs it: time limit, shared data, resources."""
     from ray import tune
 
@@ -107,7 +110,7 @@ def wrap_trainable(study: StudyConfig, dataset: Dataset, trainable: Callable | N
     guarded = with_trial_timeout(trainable or train_vae, study.execution.trial_timeout)
     return tune.with_resources(
         # with_parameters puts the images in the object store once; every trial reads them zero-copy.
-        tune.with_parameters(guarded, study=study, dataset=dataset),
+        tune.with_parameters(guarded, study=study, dataset=dataset, experiment_dir=str(experiment_dir)),
         {"cpu": study.resources.cpus_per_trial, "gpu": study.resources.gpus_per_trial},
     )
 
@@ -128,7 +131,7 @@ def build_tuner(study: StudyConfig, dataset: Dataset, name: str, callbacks=(), t
         failure_config=tune.FailureConfig(max_failures=study.execution.max_failures),
     )
     return tune.Tuner(
-        wrap_trainable(study, dataset, trainable),
+        wrap_trainable(study, dataset, Path(storage_root(study)) / name, trainable),
         param_space=search_space(study),
         tune_config=tune_config(study),
         run_config=run_config,
@@ -250,7 +253,7 @@ def resume_study(
     ensure_ray(address, verbose=verbose)
     retry = study.execution.retry_errored_on_resume if retry_errored is None else retry_errored
     tuner = tune.Tuner.restore(
-        str(experiment_dir), trainable=wrap_trainable(study, dataset, trainable), resume_errored=retry
+        str(experiment_dir), trainable=wrap_trainable(study, dataset, experiment_dir, trainable), resume_errored=retry
     )
     print(f"vae-tune: resuming {experiment_dir}", flush=True)
     return _fit(tuner, expected_trials(study), experiment_dir)

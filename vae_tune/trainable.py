@@ -28,7 +28,7 @@ from vae_tune.data.dataset import Dataset, make_probe, split_indices, training_b
 from vae_tune.distribute import choose_strategy, configure_threads
 from vae_tune.evaluation import WORST_SCORES, ProbeScorer
 from vae_tune.model import build_vae
-from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE
+from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE, trial_dirname
 
 
 class TrialRunner:
@@ -131,6 +131,24 @@ def restore_latest(runner: TrialRunner, checkpoint) -> dict[str, Any]:
     return {"resumed_from_epoch": 0}
 
 
+def trial_directory(experiment_dir: str) -> Path:
+    """Where this trial's own files live for good.
+
+    On local or shared-filesystem storage that is the trial's folder in the
+    experiment directory; Tune's per-session working directory would be
+    replaced when a resumed study starts a new session. For s3:// or gs://
+    storage, Tune's working directory, which Tune uploads.
+    """
+    from ray import tune
+
+    context = tune.get_context()
+    if "://" in experiment_dir:
+        return Path(context.get_trial_dir())
+    path = Path(experiment_dir) / trial_dirname(context.get_trial_id())
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def record_start(trial_dir: Path, resumed: dict[str, Any]) -> None:
     """One line per start of this trial in starts.log: how often it ran, and from where."""
     line = {"pid": os.getpid(), "time": time.time(), "resumed_from_epoch": resumed.get("resumed_from_epoch")}
@@ -138,14 +156,14 @@ def record_start(trial_dir: Path, resumed: dict[str, Any]) -> None:
         log.write(json.dumps(line) + "\n")
 
 
-def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset) -> None:
+def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, experiment_dir: str) -> None:
     """Ray Tune function trainable: one call trains one trial to its last epoch (or until stopped)."""
     from ray import tune
 
     configure_threads(study.resources.cpus_per_trial)
     runner = TrialRunner(study, config, dataset)
     resumed = restore_latest(runner, tune.get_checkpoint())
-    record_start(Path(tune.get_context().get_trial_dir()), resumed)
+    record_start(trial_directory(experiment_dir), resumed)
     while runner.epoch < runner.training.epochs:
         metrics = {**runner.train_epoch(), **resumed}
         resumed = {}
@@ -174,7 +192,7 @@ def with_trial_timeout(trainable: Callable, seconds: float) -> Callable:
     def guarded(config: dict[str, Any], **parameters) -> None:
         from ray import tune
 
-        marker = Path(tune.get_context().get_trial_dir()) / TIMEOUT_FILE
+        marker = trial_directory(parameters["experiment_dir"]) / TIMEOUT_FILE
         if marker.exists():
             checkpoint = tune.get_checkpoint()
             epoch = read_state(checkpoint.path)["epoch"] if checkpoint is not None else 0

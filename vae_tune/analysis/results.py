@@ -24,7 +24,6 @@ from vae_tune.study import load_study_config as load_local_study_config
 from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE
 
 SCORES = ("objective", "val/blur", "val/roughness")
-RAY_SNAPSHOT_PREFIX = "experiment_state-"  # Ray's periodic snapshot of every trial's status
 # Statuses whose scores count: a running trial's best so far is a real result too.
 USABLE = ("finished", "stopped early", "running")
 # What each status means, for captions and the README.
@@ -91,45 +90,42 @@ def best_checkpoint(trial_dir: Path) -> tuple[Path | None, float]:
     return best, best_value
 
 
-def ray_trial_statuses(experiment_dir: Path) -> dict[str, str]:
-    """Ray's own status of each trial (TERMINATED, ERROR, RUNNING, PENDING, PAUSED), by trial id.
+def tune_statuses(experiment_dir: Path) -> dict[str, str]:
+    """Ray Tune's own status of each trial (TERMINATED, ERROR, RUNNING, PENDING, PAUSED).
 
-    Read from the newest experiment snapshot Ray writes every few seconds;
-    empty when there is none yet or its (Ray-internal) layout cannot be read.
+    Read from the newest experiment_state-*.json that Tune snapshots; empty if
+    there is none yet or its layout is not one we know.
     """
-    snapshots = sorted(Path(experiment_dir).glob(f"{RAY_SNAPSHOT_PREFIX}*.json"))
-    if not snapshots:
+    states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    if not states:
         return {}
     try:
-        trials = [json.loads(entry[0]) for entry in json.loads(snapshots[-1].read_text())["trial_data"]]
+        trial_data = json.loads(states[-1].read_text())["trial_data"]
+        trials = [json.loads(entry[0]) for entry in trial_data]
         return {trial["trial_id"]: trial["status"] for trial in trials}
     except (json.JSONDecodeError, KeyError, TypeError, IndexError):
         return {}
 
 
-def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, ray_status: str | None) -> str:
-    """One of STATUS_MEANINGS.
+def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, tune_status: str | None) -> str:
+    """finished, stopped early, diverged, timed out, failed, running or pending.
 
-    Ray's snapshot says whether a trial has ended and whether its error was final
-    (Ray Tune leaves error.txt behind after a crash even when a retry then
-    succeeds). Before the first snapshot the files decide: an error counts if it
-    came after the last result, and a trial short of its last epoch is running.
+    Tune's status decides whether a trial failed: the error.txt it leaves behind
+    stays even when a retry then finished the trial.
     """
-    epochs = int(history["epoch"].max()) if not history.empty else 0
     if (trial_dir / TIMEOUT_FILE).is_file():
         return "timed out"
-    if not history.empty and history["diverged"].fillna(False).astype(bool).iloc[-1]:
-        return "diverged"
-    error, results = trial_dir / "error.txt", trial_dir / "result.json"
-    error_after_results = error.is_file() and (history.empty or error.stat().st_mtime > results.stat().st_mtime)
-    if ray_status == "ERROR" or (ray_status is None and error_after_results):
+    if tune_status == "ERROR" or (tune_status is None and history.empty and (trial_dir / "error.txt").is_file()):
         return "failed"
     if history.empty:
-        return "pending"
-    ended = ray_status == "TERMINATED" if ray_status else epochs >= max_epochs
-    if not ended:
-        return "running"
-    return "finished" if epochs >= max_epochs else "stopped early"
+        return "running" if tune_status == "RUNNING" else "pending"
+    if bool(history["diverged"].iloc[-1]):
+        return "diverged"
+    if int(history["epoch"].max()) >= max_epochs:
+        return "finished"
+    if tune_status in ("RUNNING", "PENDING", "PAUSED"):
+        return "running" if tune_status == "RUNNING" else "pending"
+    return "stopped early"
 
 
 def _starts(trial_dir: Path) -> int:
@@ -147,7 +143,7 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
     """
     experiment_dir = open_experiment(experiment_dir)
     study = load_study_config(experiment_dir)
-    ray_statuses = ray_trial_statuses(experiment_dir)
+    statuses = tune_statuses(experiment_dir)
     rows = []
     for trial_dir in sorted(p.parent for p in experiment_dir.glob("*/params.json")):
         params = _read_json(trial_dir / "params.json")
@@ -156,13 +152,15 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
         history = read_trial_results(trial_dir)
         trial_id = trial_dir.name.removeprefix("trial_")
         row = {"trial_id": trial_id, **params,
-               "status": _status(history, trial_dir, study.training.epochs, ray_statuses.get(trial_id)),
+               "status": _status(history, trial_dir, study.training.epochs, statuses.get(trial_id)),
                "epochs": int(history["epoch"].max()) if not history.empty else 0,
                "starts": _starts(trial_dir)}
         healthy = history
         for flag in ("diverged", "timed_out"):  # their worst-case scores are not real scores
             if flag in healthy:
                 healthy = healthy[~healthy[flag].fillna(False).astype(bool)]
+        if healthy.empty:  # a trial that never scored: show the finite worst case it reported
+            healthy = history
         if not healthy.empty:
             last, best = healthy.iloc[-1], healthy.loc[healthy[METRIC].idxmin()]
             row.update({f"last_{name}": float(last[name]) for name in SCORES})
