@@ -223,7 +223,7 @@ def test_filters_select_exactly_the_matching_ids(kaggle_dir, filters, expected, 
         listing = list_kaggle(kaggle_dir, filters, "articleType")
     assert ("1 row(s) without an image (ids 1005)" in str(caught[0].message)) == counts_1005
     assert list(listing.ids) == expected
-    assert all(path.name == f"{image_id}.jpg" for image_id, path in zip(listing.ids, listing.paths))
+    assert all(os.path.basename(path) == f"{image_id}.jpg" for image_id, path in zip(listing.ids, listing.paths))
 
 
 def test_kaggle_dataset_carries_labels_and_records_what_it_skipped(kaggle_dir, tmp_path):

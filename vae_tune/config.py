@@ -61,7 +61,7 @@ class DataConfig:
     filters: dict[str, Any] = field(default_factory=dict)
     label_column: str = "articleType"  # kaggle: the styles.csv column that labels each image
     cache_dir: str = "~/.cache/vae-tune"  # decoded images, built once and reused by later runs
-    workers: int = 0  # processes that decode a new cache; 0: one per available core
+    workers: int = 0  # processes that decode a new cache; 0: one per available core (fewer for small datasets)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ class Listing:
     source: str  # "folder" or "kaggle"
     root: Path
     ids: tuple[str, ...]  # stable identity: the split hashes it
-    paths: tuple[Path, ...]
+    paths: tuple[str, ...]
     labels: tuple[str, ...]
     notes: dict = dataclasses.field(default_factory=dict)  # what the source skipped, for the manifest
 
@@ -59,8 +59,8 @@ class Decoded:
 def cache_key(listing: Listing, size: int) -> str:
     files = hashlib.sha256()
     for path in listing.paths:
-        stat = path.stat()
-        files.update(f"{path.relative_to(listing.root).as_posix()}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+        stat = os.stat(path)
+        files.update(f"{path}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
     inputs = {"format": CACHE_FORMAT, "source": listing.source, "root": str(listing.root), "size": size,
               "preprocessing": PREPROCESSING, "files": files.hexdigest()}
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:20]
@@ -120,7 +120,7 @@ def _build(listing: Listing, size: int, directory: Path, workers: int) -> Decode
             "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "source_notes": listing.notes,
             "skipped": {"count": len(failures),
-                        "files": [{"path": str(listing.paths[i]), "reason": reason} for i, reason in sorted(failures.items())]},
+                        "files": [{"path": listing.paths[i], "reason": reason} for i, reason in sorted(failures.items())]},
         }
         (partial / "ids.json").write_text(json.dumps([listing.ids[i] for i in kept]))
         (partial / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -150,7 +150,6 @@ def _compact(data: Path, count: int, size: int, kept: list[int]) -> None:
         for target, source in enumerate(kept):
             if target != source:
                 rows[target] = rows[source]
-        rows.flush()
         del rows
     os.truncate(data, len(kept) * row)
 

@@ -9,6 +9,8 @@ images) come back as failures for the caller to count and name.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import math
 import os
 import sys
@@ -27,6 +29,7 @@ PREPROCESSING = {"version": 1, "pad": "white square", "alpha": "composited on wh
                  "filter": "lanczos", "jpeg_draft": "2x target", "sixteen_bit": "scaled to 8"}
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_FILES_PER_HELPER = 256
 
 
 def decode_image(path: str | Path, size: int) -> np.ndarray:
@@ -77,40 +80,67 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
+def worker_count(requested: int, files: int) -> int:
+    """`requested` processes, or for 0 one per available core, but fewer for a few hundred files:
+    a helper process costs ~0.3 s to start, worth it only with enough files to share."""
+    if not requested:
+        requested = min(available_cores(), 1 + files // _FILES_PER_HELPER)
+    return max(1, min(requested, files))
+
+
 def decode_many(
-    paths: Sequence[Path], size: int, out_file: Path, workers: int, label: str = "decoding"
+    paths: Sequence[str], size: int, out_file: Path, workers: int, label: str = "decoding"
 ) -> dict[int, str]:
     """Decode `paths` into the raw uint8 file `out_file` (row i = paths[i]); return {index: reason} of failures.
 
-    The file must already exist with len(paths) rows. Worker processes write their
-    rows into it directly, so decoded pixels never travel through a pipe. Rows of
-    failed files are left as they are.
+    The file must already exist with len(paths) rows. `worker_count(workers)` processes share
+    the chunks: this one and `workers - 1` others, which write their rows into
+    the file directly, so decoded pixels never travel through a pipe. This
+    process decoding too means no core waits while the others start, and a
+    small dataset is never slower than a plain loop. Rows of failed files are
+    left as they are.
     """
-    workers = min(workers or available_cores(), len(paths)) or 1
+    workers = worker_count(workers, len(paths))
     # Chunks small enough to balance the cores and move the progress bar, big enough to amortise a task.
     chunk = max(1, min(64, len(paths) // (workers * 8)))
-    tasks = [(out_file, len(paths), size, start, [str(p) for p in paths[start : start + chunk]])
-             for start in range(0, len(paths), chunk)]
+    tasks = collections.deque((out_file, len(paths), size, start, list(paths[start : start + chunk]))
+                              for start in range(0, len(paths), chunk))
     failures: dict[int, str] = {}
-    with _progress(len(paths), label) as bar:
-        if workers == 1:
-            for task in tasks:
-                failures.update(_decode_chunk(task))
-                bar.update(len(task[4]))
-            return failures
-        # spawn, not fork: the driver may already run Ray's threads, and forking a threaded process can deadlock.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            pending = {pool.submit(_decode_chunk, task): len(task[4]) for task in tasks}
-            try:
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        failures.update(future.result())
-                        bar.update(pending.pop(future))
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+    with _progress(len(paths), label) as bar, _helpers(workers - 1) as pool:
+        in_flight: dict = {}
+
+        def collect(timeout: float | None) -> None:
+            done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+            for future in done:
+                failures.update(future.result())
+                bar.update(in_flight.pop(future))
+            # Three chunks queued per helper keep it busy while this process decodes one of its own.
+            while pool is not None and len(in_flight) < 3 * (workers - 1) and tasks:
+                task = tasks.popleft()
+                in_flight[pool.submit(_decode_chunk, task)] = len(task[4])
+
+        collect(timeout=0)
+        while tasks:
+            task = tasks.pop()  # from the far end: this process and the helpers meet in the middle
+            failures.update(_decode_chunk(task))
+            bar.update(len(task[4]))
+            collect(timeout=0)
+        while in_flight:
+            collect(timeout=None)
     return failures
+
+
+@contextlib.contextmanager
+def _helpers(count: int):
+    if count < 1:
+        yield None
+        return
+    # spawn, not fork: the driver may already run Ray's threads, and forking a threaded process can deadlock.
+    pool = ProcessPoolExecutor(count, mp_context=get_context("spawn"))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # on Ctrl-C, queued chunks are dropped, not decoded
 
 
 def _decode_chunk(task) -> dict[int, str]:
@@ -122,8 +152,7 @@ def _decode_chunk(task) -> dict[int, str]:
             rows[start + offset] = decode_image(path, size)
         except Exception as error:  # noqa: BLE001 - PIL's plugins raise many types on malformed files
             failures[start + offset] = f"{type(error).__name__}: {error}"
-    rows.flush()
-    del rows
+    del rows  # unmapped, not flushed: the pages are shared, and the cache syncs the file once at the end
     return failures
 
 

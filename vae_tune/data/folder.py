@@ -14,14 +14,16 @@ def list_folder(directory: str | Path) -> Listing:
     root = Path(directory).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"data.path: {root} is not a directory")
-    paths = []
+    paths = []  # strings, not Paths: pathlib costs more than the warm cache load itself on 44k files
     for folder, subfolders, names in os.walk(root):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]  # .git, .ipynb_checkpoints
         # Names starting with "." are macOS resource forks (._photo.jpg) and other hidden files, not photos.
-        paths += [Path(folder) / name for name in names
-                  if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")]
+        paths += [os.path.join(folder, name) for name in names
+                  if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith(".")]
     paths.sort()
-    ids = tuple(path.relative_to(root).as_posix() for path in paths)
+    start = len(str(root)) + 1
+    ids = tuple(path[start:].replace(os.sep, "/") for path in paths)
     # shoes/sneakers/a.jpg is labelled "shoes/sneakers"; images at the top share the folder's own name.
-    labels = tuple(path.parent.relative_to(root).as_posix() if path.parent != root else root.name for path in paths)
+    top = root.name
+    labels = tuple(identity.rpartition("/")[0] or top for identity in ids)
     return Listing("folder", root, ids, tuple(paths), labels)

@@ -117,11 +117,11 @@ def _matches(row: dict[str, str | None], wanted: dict[str, set[str]]) -> bool:
     return all(row[column] is not None and row[column].casefold() in values for column, values in wanted.items())
 
 
-def _image_files(images_dir: Path) -> dict[str, Path]:
+def _image_files(images_dir: Path) -> dict[str, str]:
     """id -> file, from one scan of images/ rather than one existence check per row; .jpg preferred."""
-    files: dict[str, Path] = {}
+    files: dict[str, str] = {}
     for entry in sorted(os.scandir(images_dir), key=lambda e: (Path(e.name).suffix.lower() != ".jpg", e.name)):
         stem, suffix = os.path.splitext(entry.name)
         if suffix.lower() in IMAGE_SUFFIXES and stem not in files:
-            files[stem] = Path(entry.path)
+            files[stem] = entry.path
     return files
