@@ -16,6 +16,7 @@ place only when complete, so an interrupted build never looks like a cache.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vae_tune.config import DataError
 from vae_tune.data.decode import PREPROCESSING, decode_many
 
 CACHE_FORMAT = 1
@@ -92,20 +94,19 @@ def _open(directory: Path) -> Decoded | None:
 
 
 def _build(listing: Listing, size: int, directory: Path, workers: int) -> Decoded:
+    partial = directory.with_name(f"{directory.name}.partial-{socket.gethostname()}-{os.getpid()}")
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned_builds(directory)
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
     except OSError as error:
-        raise OSError(f"data.cache_dir: cannot create {directory.parent}: {error.strerror}") from None
-    _remove_abandoned_builds(directory)
-    partial = directory.with_name(f"{directory.name}.partial-{socket.gethostname()}-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
+        raise DataError(f"data.cache_dir: cannot write to {directory.parent}: {error.strerror}") from None
     try:
         started = time.monotonic()
         data = partial / "images.u8"
         count = len(listing.paths)
-        with open(data, "wb") as handle:
-            handle.truncate(count * size * size * 3)
+        _allocate(data, count * size * size * 3)
         failures = decode_many(listing.paths, size, data, workers, label=f"decoding {listing.root.name}")
         kept = [i for i in range(count) if i not in failures]
         _compact(data, count, size, kept)
@@ -140,6 +141,20 @@ def _build(listing: Listing, size: int, directory: Path, workers: int) -> Decode
     if decoded is None:
         raise OSError(f"data.cache_dir: the cache just built at {directory} cannot be read back")
     return decoded
+
+
+def _allocate(data: Path, size: int) -> None:
+    """Reserve the file's blocks now: a full disk is then an error here, not a crash (SIGBUS) mid-decode."""
+    with open(data, "wb") as handle:
+        handle.truncate(size)
+        if size and hasattr(os, "posix_fallocate"):  # not on macOS: the file stays sparse there
+            try:
+                os.posix_fallocate(handle.fileno(), 0, size)
+            except OSError as error:
+                if error.errno == errno.ENOSPC:
+                    raise DataError(f"data.cache_dir: no room for {size / 2**20:.0f} MiB of images in "
+                                    f"{data.parent.parent}") from None
+                # Any other refusal (a filesystem without fallocate): the sparse file still works.
 
 
 def _compact(data: Path, count: int, size: int, kept: list[int]) -> None:
