@@ -87,3 +87,23 @@ def test_training_batches_cover_each_index_once_in_a_seeded_order():
     assert sorted(first) == [1, 3, 4, 7, 9]
     assert order(seed=0) == first
     assert any(order(seed=s) != first for s in range(1, 5))
+
+
+def test_cross_pairs_join_different_categories_and_leave_same_category_pairs_alone():
+    from vae_tune.data.dataset import cross_category_pairs
+
+    labels = np.repeat(np.arange(4), 5)
+    pairs = cross_category_pairs(labels, count=5, seed=0)
+    assert pairs.shape == (5, 2)
+    assert all(labels[a] != labels[b] for a, b in pairs)
+    assert cross_category_pairs(np.zeros(10, int), count=3, seed=0).shape == (0, 2)  # one category: none
+
+
+def test_probe_has_both_pair_sets_from_validation():
+    dataset = load_dataset(DataConfig(image_size=16, samples=60))
+    _, validation = split_indices(dataset.ids, 0.5, seed=0)
+    probe = make_probe(dataset, validation, ObjectiveConfig(probe_pairs=3, probe_cross_pairs=4), seed=0)
+    assert probe.pair_starts.shape[0] == 3 and probe.cross_starts.shape == probe.cross_ends.shape == (4, 16, 16, 3)
+    validation_images = {dataset.images[i].tobytes() for i in validation}
+    for image in [*probe.pair_starts, *probe.cross_ends]:
+        assert (np.round(image * 255).astype(np.uint8)).tobytes() in validation_images
