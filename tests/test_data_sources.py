@@ -177,6 +177,8 @@ a line that is not a row
 1008,Women,Footwear,Sandal,Sandals,Brown,Summer,2012,Casual,"Quoted, comma"
 1009,Girls,Footwear,Shoes,Heels,Red,Summer,2012,Casual,Name, with, three, commas,
 1002,Women,Footwear,Shoes,Heels,Black,Summer,2012,Casual,A duplicate id
+1010,Boys,Apparel,Topwear,Tshirts,Grey,Fall,2011,Casual,"A stray quote, unclosed
+1011,Boys,Apparel,Topwear,Tshirts,Green,Fall,2011,Casual,The row after it
 """
 
 
@@ -185,7 +187,7 @@ def kaggle_dir(tmp_path):
     root = tmp_path / "fashion-product-images-small"
     (root / "images").mkdir(parents=True)
     (root / "styles.csv").write_text(STYLES, encoding="utf-8")
-    for image_id in ("1001", "1002", "1003", "1004", "1006", "1008", "1009", "9999"):  # 1005 has no image
+    for image_id in ("1001", "1002", "1003", "1004", "1006", "1008", "1009", "1010", "1011", "9999"):  # 1005 has none
         Image.new("RGB", (60, 80), RED).save(root / "images" / f"{image_id}.jpg")
     return root
 
@@ -197,6 +199,8 @@ def test_styles_rows_with_extra_commas_are_recovered_into_the_name(kaggle_dir):
     assert by_id["1003"]["usage"] == "Casual"
     assert by_id["1009"]["productDisplayName"] == "Name, with, three, commas,"
     assert by_id["1008"]["productDisplayName"] == "Quoted, comma"
+    assert by_id["1010"]["productDisplayName"] == "A stray quote, unclosed"  # and it swallows no later line
+    assert by_id["1011"]["productDisplayName"] == "The row after it"
     assert by_id["1004"]["baseColour"] is None and by_id["1004"]["year"] is None
     assert by_id["1006"]["baseColour"] is None
     assert styles.recovered_lines == [4, 12]
@@ -207,7 +211,7 @@ def test_styles_rows_with_extra_commas_are_recovered_into_the_name(kaggle_dir):
 @pytest.mark.parametrize(
     "filters, expected, counts_1005",  # 1005 has no image; it only counts when the filters would keep it
     [
-        ({}, ["1001", "1002", "1003", "1004", "1006", "1008", "1009"], True),
+        ({}, ["1001", "1002", "1003", "1004", "1006", "1008", "1009", "1010", "1011"], True),
         ({"masterCategory": "footwear"}, ["1002", "1003", "1006", "1008", "1009"], True),
         ({"masterCategory": "Footwear", "articleType": ["Heels", "Sandals"]}, ["1002", "1008", "1009"], False),
         ({"gender": ["Men", "Unisex"], "year": 2011}, ["1001", "1003", "1006"], False),
@@ -229,10 +233,10 @@ def test_filters_select_exactly_the_matching_ids(kaggle_dir, filters, expected, 
 def test_kaggle_dataset_carries_labels_and_records_what_it_skipped(kaggle_dir, tmp_path):
     with pytest.warns(UserWarning):
         dataset = load_dataset(kaggle_config(kaggle_dir, tmp_path / "cache", label_column="baseColour"))
-    assert dataset.images.shape == (7, 16, 16, 3) and dataset.images.dtype == np.uint8
+    assert dataset.images.shape == (9, 16, 16, 3) and dataset.images.dtype == np.uint8
     labels = dict(zip(dataset.ids, (dataset.label_names[label] for label in dataset.labels)))
     assert labels == {"1001": "Navy Blue", "1002": "Black", "1003": "White", "1004": "unknown",
-                      "1006": "unknown", "1008": "Brown", "1009": "Red"}
+                      "1006": "unknown", "1008": "Brown", "1009": "Red", "1010": "Grey", "1011": "Green"}
     notes = manifest_of(tmp_path / "cache")["source_notes"]
     assert notes["recovered_rows"] == 2 and notes["unrecoverable_rows"] == 2 and notes["unrecoverable_lines"] == [9, 10]
     assert notes["missing_images"] == 1 and notes["missing_ids"] == ["1005"] and notes["duplicate_ids"] == 1

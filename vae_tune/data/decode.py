@@ -93,12 +93,11 @@ def decode_many(
 ) -> dict[int, str]:
     """Decode `paths` into the raw uint8 file `out_file` (row i = paths[i]); return {index: reason} of failures.
 
-    The file must already exist with len(paths) rows. `worker_count(workers)` processes share
-    the chunks: this one and `workers - 1` others, which write their rows into
-    the file directly, so decoded pixels never travel through a pipe. This
-    process decoding too means no core waits while the others start, and a
-    small dataset is never slower than a plain loop. Rows of failed files are
-    left as they are.
+    The file must already exist with len(paths) rows. The chunks are shared by
+    this process and `worker_count(workers) - 1` helper processes, which write
+    their rows into the file directly, so decoded pixels never travel through a
+    pipe. This process decoding too means no core waits while the helpers
+    start. Rows of failed files are left as they are.
     """
     workers = worker_count(workers, len(paths))
     # Chunks small enough to balance the cores and move the progress bar, big enough to amortise a task.

@@ -37,26 +37,36 @@ class Styles:
 
 
 def read_styles(path: Path) -> Styles:
+    """Every row of styles.csv, one physical line each: a stray quote cannot swallow the lines after it."""
     rows, recovered, unrecoverable = [], [], []
     with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
-        reader = csv.reader(handle)
-        columns = tuple(name.strip() for name in next(reader, []))
+        lines = iter(handle)
+        columns = tuple(name.strip() for name in _fields(next(lines, "")) or [])
         if "id" not in columns:
             raise DataError(f"data.path: {path} has no 'id' column in its header; found {', '.join(columns) or 'nothing'}")
         name_at = columns.index(NAME_COLUMN) if NAME_COLUMN in columns else None
-        for fields in reader:
-            if not any(field.strip() for field in fields):
+        for number, line in enumerate(lines, start=2):
+            if not line.strip():
                 continue
-            extra = len(fields) - len(columns)
-            if extra > 0 and name_at is not None:
+            fields = _fields(line)
+            if fields and len(fields) > len(columns) and name_at is not None:
+                extra = len(fields) - len(columns)
                 fields = fields[:name_at] + [",".join(fields[name_at : name_at + extra + 1])] + fields[name_at + extra + 1 :]
-                recovered.append(reader.line_num)
-            row = dict(zip(columns, (None if field.strip().lower() in NA_VALUES else field.strip() for field in fields)))
-            if len(fields) != len(columns) or not _FILE_STEM.fullmatch(row.get("id") or ""):
-                unrecoverable.append(reader.line_num)
-                continue
-            rows.append(row)
+                recovered.append(number)
+            row = dict(zip(columns, (None if f.strip().lower() in NA_VALUES else f.strip() for f in fields or [])))
+            if not fields or len(fields) != len(columns) or not _FILE_STEM.fullmatch(row.get("id") or ""):
+                unrecoverable.append(number)
+            else:
+                rows.append(row)
     return Styles(columns, rows, recovered, unrecoverable)
+
+
+def _fields(line: str) -> list[str] | None:
+    """One line's fields, quotes respected; None if the csv module refuses it (an overlong field)."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return None
 
 
 def list_kaggle(directory: str | Path, filters: Mapping[str, Any], label_column: str) -> Listing:
