@@ -55,7 +55,8 @@ class Listing:
 class Decoded:
     images: np.ndarray  # uint8 [N, size, size, 3], memory-mapped read-only
     ids: tuple[str, ...]
-    directory: Path  # the cache directory, manifest.json inside
+    directory: Path  # the cache directory
+    manifest: dict  # manifest.json
 
 
 def cache_key(listing: Listing, size: int) -> str:
@@ -75,7 +76,7 @@ def load_decoded(listing: Listing, size: int, cache_dir: str | Path, workers: in
     decoded = _open(directory) if directory.is_dir() else None
     if decoded is None:
         decoded = _build(listing, size, directory, workers)
-    _warn_skipped(json.loads((directory / "manifest.json").read_text()), listing.root, directory)
+    _warn_skipped(decoded, listing.root)
     return decoded
 
 
@@ -87,10 +88,10 @@ def _open(directory: Path) -> Decoded | None:
         data = directory / "images.u8"
         if len(ids) != shape[0] or data.stat().st_size != int(np.prod(shape)):
             return None
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None  # damaged by hand or by a full disk: rebuild rather than train on it
     images = np.memmap(data, dtype=np.uint8, mode="r", shape=shape) if shape[0] else np.zeros(shape, np.uint8)
-    return Decoded(images, ids, directory)
+    return Decoded(images, ids, directory, manifest)
 
 
 def _build(listing: Listing, size: int, directory: Path, workers: int) -> Decoded:
@@ -188,12 +189,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _warn_skipped(manifest: dict, root: Path, directory: Path) -> None:
-    skipped = manifest["skipped"]
+def _warn_skipped(decoded: Decoded, root: Path) -> None:
+    skipped = decoded.manifest["skipped"]
     if skipped["count"]:
         named = "; ".join(f"{entry['path']} ({entry['reason']})" for entry in skipped["files"][:_NAMED_SKIPS])
         warnings.warn(
             f"skipped {skipped['count']} unreadable file(s) in {root}: {named}"
-            f"{' ...' if skipped['count'] > _NAMED_SKIPS else ''} (all listed in {directory / 'manifest.json'})",
+            f"{' ...' if skipped['count'] > _NAMED_SKIPS else ''} (all listed in {decoded.directory / 'manifest.json'})",
             stacklevel=3,
         )
