@@ -43,7 +43,7 @@ class TrialRunner:
         self.strategy = choose_strategy()
         with self.strategy.scope():
             self.model = build_vae(self.model_config, self.training.learning_rate, seed=self.training.seed)
-        self.train_indices, validation = split_indices(len(dataset), study.data.validation_fraction, study.data.seed)
+        self.train_indices, validation = split_indices(dataset.ids, study.data.validation_fraction, study.data.seed)
         self.probe = make_probe(dataset, validation, study.objective, seed=study.data.seed)
         self.scorer = ProbeScorer(self.probe, study.objective)
         self.epoch = 0  # epochs completed

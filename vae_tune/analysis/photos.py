@@ -28,7 +28,7 @@ def resolve_checkpoint(location: str | Path) -> Path:
 
 def read_photo(path: str | Path, image_size: int, role: str) -> np.ndarray:
     """One photo as the model sees it (uint8, padded to a white square); one clear line if it cannot be."""
-    from vae_tune.data.folder import decode_image
+    from vae_tune.data.decode import decode_image
 
     path = Path(path).expanduser()
     if not path.is_file():
