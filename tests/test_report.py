@@ -149,6 +149,20 @@ def test_index_shows_every_file_with_a_caption(analysed_study, report_dir):
         assert html.escape(warning) in page
 
 
+def test_a_damaged_checkpoint_costs_its_trial_pictures_not_the_report(analysed_study, tmp_path):
+    experiment = tmp_path / "experiment"
+    shutil.copytree(analysed_study["experiment_dir"], experiment)
+    table = load_results(experiment)
+    damaged, intact = table.loc[0], table.loc[1]  # ranks 1 and 2
+    weights = Path(damaged["best_checkpoint"]) / "vae.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert main(["report", str(experiment), "--top", "2", "--out", str(tmp_path / "report")]) == 0
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert f"Cannot draw this trial: {weights} is damaged" in page
+    assert not (tmp_path / "report" / "trials" / damaged["trial_id"]).exists()
+    assert (tmp_path / "report" / "trials" / intact["trial_id"] / "interpolations.png").is_file()
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Chromium (apt-get install chromium)")
 def test_index_opens_in_chromium_without_a_broken_picture(report_dir, tmp_path):
     screenshot = tmp_path / "report.png"

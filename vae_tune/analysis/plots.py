@@ -18,7 +18,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from vae_tune.analysis.playbook import failure_share, status_counts
-from vae_tune.analysis.results import USABLE
+from vae_tune.analysis.results import usable
 from vae_tune.config import Parameter
 from vae_tune.study import METRIC
 
@@ -57,9 +57,7 @@ def rank_label(row: pd.Series) -> str:
 
 
 def _scored(table: pd.DataFrame) -> pd.DataFrame:
-    if table.empty:
-        return table
-    return table[table["status"].isin(USABLE) & table[f"best_{METRIC}"].notna()]
+    return table[usable(table)] if not table.empty else table
 
 
 def _unscored_note(table: pd.DataFrame) -> str:
@@ -70,11 +68,12 @@ def _unscored_note(table: pd.DataFrame) -> str:
     return "not plotted (no score): " + ", ".join(f"{n} {status}" for status, n in counts.items())
 
 
-def _format_parameter_axis(axis, name: str, values: pd.Series, space: dict[str, Parameter]) -> None:
-    """Log scale where the search was log; plain numbers (0.002, 64) as labels instead of 2x10^-3."""
+def _format_parameter_axis(axes, name: str, values: pd.Series, space: dict[str, Parameter]) -> None:
+    """A log x axis where the search was log; plain numbers (0.002, 64) as labels instead of 2x10^-3."""
     if not _is_log(name, values, space):
         return
-    axis.axes.set_xscale("log") if axis.axis_name == "x" else axis.axes.set_yscale("log")
+    axes.set_xscale("log")
+    axis = axes.xaxis
     parameter = space.get(name)
     if parameter is not None and parameter.distribution == "choice":  # ticks at the values searched
         axis.set_major_locator(ticker.FixedLocator(sorted(parameter.values)))
@@ -177,7 +176,7 @@ def hyperparameter_plots(table: pd.DataFrame, space: dict[str, Parameter], top: 
         bounds = (parameter.low, parameter.high) if parameter.distribution != "choice" else (min(parameter.values), max(parameter.values))
         for bound in bounds:
             axes.axvline(bound, color="grey", linestyle="--", linewidth=0.8)
-        _format_parameter_axis(axes.xaxis, name, table[name], space)
+        _format_parameter_axis(axes, name, table[name], space)
         leaders = scored[scored["rank"] <= top]
         axes.scatter(leaders[name], leaders[f"best_{METRIC}"], s=120, facecolors="none", edgecolors="black",
                      zorder=3, label=f"best {top}")

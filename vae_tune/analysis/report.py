@@ -30,6 +30,7 @@ from vae_tune.study import METRIC
 SHOWN_SCORES = [f"best_{METRIC}", "best_val/blur", "best_val/roughness"]
 DEFAULT_TOP = 3
 PRIOR_GRID = (4, 8)  # rows, columns of prior samples
+TRIALS, INTERPOLATIONS = "trials", "interpolations.png"  # out/trials/<trial_id>/interpolations.png
 
 
 @dataclasses.dataclass
@@ -41,7 +42,6 @@ class Report:
     grid_path: Path | None
     searched: list[str] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
-    files: list[Path] = dataclasses.field(default_factory=list)  # every file written, index.html last
 
     @property
     def index(self) -> Path:
@@ -84,15 +84,15 @@ def write_report(experiment_dir: Path | str, out: Path | None = None, top: int =
     except ValueError:
         best = None
     report = Report(location, out, table, best, None, searched=list(study.search.space),
-                    warnings=edge_of_range_warnings(table, study.search.space, top), files=[out / "results.csv"])
-
-    sections = [_summary_section(report, study, top), _table_section(table, study)]
-    charts = save_charts(table, study, top, out)
-    report.files += [out / picture.path for picture in charts]
-    sections.append(Section("Charts", pictures=charts, anchor="charts"))
-    sections += _trial_sections(report, study, top)
-    index = page.write_page(out, f"vae-tune report: {study.name} ({Path(str(location)).name})", sections)
-    report.files.append(index)
+                    warnings=edge_of_range_warnings(table, study.search.space, top))
+    sections = [_summary_section(report, study), _table_section(table, study),
+                Section("Charts", pictures=save_charts(table, study, top, out), anchor="charts"),
+                *_trial_sections(report, study, top)]
+    page.write_page(out, f"vae-tune report: {study.name} ({Path(str(location)).name})", sections)
+    if best is not None and (out / TRIALS / best["trial_id"] / INTERPOLATIONS).is_file():
+        # The best trial's grid again at a path that never changes, for scripts and the run's summary.
+        report.grid_path = out / "best_interpolations.png"
+        shutil.copyfile(out / TRIALS / best["trial_id"] / INTERPOLATIONS, report.grid_path)
     return report
 
 
@@ -123,7 +123,7 @@ def save_charts(table: pd.DataFrame, study: StudyConfig, top: int, out: Path) ->
     return pictures
 
 
-def _summary_section(report: Report, study: StudyConfig, top: int) -> Section:
+def _summary_section(report: Report, study: StudyConfig) -> Section:
     table = report.table
     counts = status_counts(table)
     notes = [f"{study.description}".strip() or f"Study {study.name}.",
@@ -132,7 +132,7 @@ def _summary_section(report: Report, study: StudyConfig, top: int) -> Section:
              + f". {failure_share(table):.0%} failed, diverged or timed out."]
     best = report.best
     if best is not None:
-        params = ", ".join(f"{name}={_format(best[name])}" for name in report.searched if name in best)
+        params = _params(best, report.searched)
         scores = ", ".join(f"{name.removeprefix('best_')} {best[name]:.4f}" for name in SHOWN_SCORES)
         notes.append(f"Best trial {best['trial_id']} (epoch {best['best_epoch']} of {best['epochs']}): {params}; {scores}.")
         notes.append(f"Its checkpoint: {best['best_checkpoint']}")
@@ -169,24 +169,25 @@ def _trial_sections(report: Report, study: StudyConfig, top: int) -> list[Sectio
         data = held_out_data(study)
     except (OSError, ValueError) as error:  # e.g. a folder study reported on another machine
         return [Section("Trials", warnings=[f"Cannot rebuild the study's held-out images, so no trial is drawn: {error}"])]
+    from vae_tune.checkpoint import CheckpointError
+
     sections = []
     for _, row in rendered.iterrows():
-        pictures = render_trial(row, data, study, report.out)
-        report.files += [report.out / picture.path for picture in pictures]
-        if report.best is not None and row["trial_id"] == report.best["trial_id"]:
-            report.grid_path = report.out / "best_interpolations.png"
-            shutil.copyfile(report.out / pictures[0].path, report.grid_path)
-            report.files.append(report.grid_path)
-        why = [reason for reason, applies in ((f"one of the best {top} by objective", row["rank"] <= top),
-                                              ("on the Pareto front", row["pareto"])) if applies]
-        params = ", ".join(f"{name}={_format(row[name])}" for name in study.search.space if name in row)
-        reasons = " and ".join(why)
-        notes = [f"{reasons[0].upper()}{reasons[1:]}. {params}. {row['status'].capitalize()} after {row['epochs']} epochs; "
+        title, anchor = plots.rank_label(row), f"trial-{row['trial_id']}"
+        try:
+            pictures = render_trial(row, data, study, report.out)
+        except CheckpointError as error:  # one damaged checkpoint should not cost the whole report
+            sections.append(Section(title, warnings=[f"Cannot draw this trial: {error}"], anchor=anchor))
+            continue
+        reasons = [f"one of the best {top} by objective"] if row["rank"] <= top else []
+        reasons += ["on the Pareto front"] if row["pareto"] else []
+        why = " and ".join(reasons)
+        notes = [f"{why[0].upper()}{why[1:]}. {_params(row, study.search.space)}. "
+                 f"{row['status'].capitalize()} after {row['epochs']} epochs; "
                  f"drawn from epoch {row['best_epoch']} (objective {row[f'best_{METRIC}']:.4f}, blur "
                  f"{row['best_val/blur']:.4f}, roughness {row['best_val/roughness']:.4f}).",
                  f"Checkpoint: {row['best_checkpoint']}"]
-        sections.append(Section(f"{plots.rank_label(row)}", notes=notes, pictures=pictures,
-                                anchor=f"trial-{row['trial_id']}"))
+        sections.append(Section(title, notes=notes, pictures=pictures, anchor=anchor))
     return sections
 
 
@@ -199,7 +200,7 @@ def render_trial(row: pd.Series, data, study: StudyConfig, out: Path) -> list[Pi
     from vae_tune.checkpoint import load_model
 
     model, _ = load_model(row["best_checkpoint"])
-    folder = Path("trials") / str(row["trial_id"])
+    folder = Path(TRIALS) / str(row["trial_id"])
     (out / folder).mkdir(parents=True, exist_ok=True)
     steps, size = study.objective.interpolation_steps, study.data.image_size
     pictures = []
@@ -210,7 +211,7 @@ def render_trial(row: pd.Series, data, study: StudyConfig, out: Path) -> list[Pi
 
     columns = (f"columns: the real source, the images decoded along the straight line between their latent "
                f"means ({steps + 1} points, z_0 to z_{steps}), the real target")
-    save("interpolations.png", figures.interpolation_grid(model, data.probe, steps),
+    save(INTERPOLATIONS, figures.interpolation_grid(model, data.probe, steps),
          f"Interpolations (the tutorial's Figure 6). Each row is a held-out pair that roughness is scored on; {columns}.")
     if data.has_labels:
         grid, names = figures.category_morph_grid(model, data.images, data.labels, data.label_names, steps,
@@ -230,6 +231,10 @@ def render_trial(row: pd.Series, data, study: StudyConfig, out: Path) -> list[Pi
     pictures.append(Picture(gif, "The first interpolation as an animation, forward and back, holding on the "
                                  "real source and target (as the tutorial saved it)."))
     return pictures
+
+
+def _params(row: pd.Series, names) -> str:
+    return ", ".join(f"{name}={_format(row[name])}" for name in names if name in row)
 
 
 def _format(value) -> str:

@@ -179,14 +179,15 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
             if prefix + name not in table:
                 table[prefix + name] = np.nan
     table["best_epoch"] = table.get("best_epoch", pd.Series(index=table.index, dtype=float)).astype("Int64")
-    usable = _usable(table)
-    table["rank"] = table[f"best_{METRIC}"].where(usable).rank(method="first").astype("Int64")
-    table["pareto"] = usable & pareto_front(table["best_val/blur"].to_numpy(), table["best_val/roughness"].to_numpy(),
-                                            usable.to_numpy())
+    scored = usable(table)
+    table["rank"] = table[f"best_{METRIC}"].where(scored).rank(method="first").astype("Int64")
+    table["pareto"] = scored & pareto_front(table["best_val/blur"].to_numpy(), table["best_val/roughness"].to_numpy(),
+                                            scored.to_numpy())
     return table.sort_values(["rank", f"best_{METRIC}"], na_position="last").reset_index(drop=True)
 
 
-def _usable(table: pd.DataFrame) -> pd.Series:
+def usable(table: pd.DataFrame) -> pd.Series:
+    """Which trials have a score that counts: not failed, diverged or timed out."""
     return table["status"].isin(USABLE) & table[f"best_{METRIC}"].notna()
 
 
@@ -209,10 +210,10 @@ def pareto_front(blur: np.ndarray, roughness: np.ndarray, candidates: np.ndarray
 
 def best_trial(table: pd.DataFrame) -> pd.Series:
     """The trial with the lowest best objective among those that did not fail or diverge."""
-    usable = table[_usable(table)] if not table.empty else table
-    if usable.empty:
+    scored = table[usable(table)] if not table.empty else table
+    if scored.empty:
         raise ValueError("no trial of this study produced a usable score")
-    return usable.loc[usable[f"best_{METRIC}"].idxmin()]
+    return scored.loc[scored[f"best_{METRIC}"].idxmin()]
 
 
 def trials_to_render(table: pd.DataFrame, top: int) -> pd.DataFrame:
