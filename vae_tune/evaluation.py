@@ -26,11 +26,13 @@ def evaluate_probe(model, probe: Probe, config: ObjectiveConfig) -> dict[str, fl
     model, not the sampling noise, and are the same each time they are taken.
     """
     pairs = len(probe.pair_starts)
+    # Direct calls, not predict_on_batch: under a multi-replica strategy Keras 3.15's
+    # predict_on_batch hands every replica the whole batch and returns it once per replica.
     # One encoder call for the probe images and both ends of every pair.
-    z_mean = model.encoder.predict_on_batch(np.concatenate([probe.images, probe.pair_starts, probe.pair_ends]))[0]
+    z_mean = np.asarray(model.encode_mean(np.concatenate([probe.images, probe.pair_starts, probe.pair_ends])))
     z_images, z_starts, z_ends = np.split(z_mean, [len(probe.images), len(probe.images) + pairs])
-    reconstructions = model.decoder.predict_on_batch(z_images)
-    path = metrics.interpolation_path(model.decoder.predict_on_batch, z_starts, z_ends, steps=config.interpolation_steps)
+    reconstructions = np.asarray(model.decode(z_images))
+    path = metrics.interpolation_path(model.decode, z_starts, z_ends, steps=config.interpolation_steps)
     blur = metrics.blur(probe.images, reconstructions)
     roughness = metrics.roughness(path)
     return {
