@@ -12,7 +12,8 @@ import pytest
 
 from vae_tune.checkpoint import load_model
 from vae_tune.data.dataset import load_dataset, training_batches
-from vae_tune.distribute import check_batch_split, choose_devices
+from vae_tune.distribute import choose_devices
+from vae_tune.resources import check_batch_split
 from vae_tune.trainable import TrialRunner
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from vae_tune.config import ConfigError, StudyConfig, available_studies, load_study
+from vae_tune.config import WHOLE_NODE, ConfigError, StudyConfig, available_studies, load_study
+from vae_tune.resources import ClusterError
 
 DEFAULT_STUDY = "local"
 
@@ -55,7 +56,10 @@ def describe_study(study: StudyConfig) -> str:
                  f"({study.objective.probe_images} probe images, {study.objective.probe_pairs} pairs x "
                  f"{study.objective.interpolation_steps} steps)")
     resources = study.resources
-    lines.append(f"  resources  {resources.cpus_per_trial:g} CPU, {resources.gpus_per_trial:g} GPU per trial")
+    gpus = resources.gpus_per_trial
+    gpus = "every GPU of a node" if gpus == WHOLE_NODE else f"{gpus:g} GPU"
+    lines.append(f"  resources  {resources.cpus_per_trial:g} CPU, {gpus} per trial; "
+                 f"precision {study.training.precision}, all-reduce {resources.all_reduce}")
     lines.append(f"  storage    {storage_root(study)}/{study.name}_<timestamp>")
     return "\n".join(lines)
 
@@ -75,10 +79,16 @@ def command_run(args: argparse.Namespace) -> int:
     study = resolve_study(args)  # every config error stops here, before Ray starts
     print(describe_study(study), flush=True)
     from vae_tune.analysis.report import write_report
+    from vae_tune.storage import fetch_experiment, is_uri
     from vae_tune.study import run_study
 
     outcome = run_study(study, address=args.address, verbose=args.verbose)
-    report = write_report(outcome.experiment_dir)
+    if is_uri(outcome.experiment):  # reports are drawn from local files
+        local = Path.home() / "vae_tune_results" / outcome.experiment.rstrip("/").rsplit("/", 1)[-1]
+        print(f"vae-tune: copying {outcome.experiment} to {local} for the report", flush=True)
+        report = write_report(fetch_experiment(outcome.experiment, local))
+    else:
+        report = write_report(outcome.experiment_dir)
     print(report.summary())
     return 0
 
@@ -96,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a study with Ray Tune")
     _add_study_arguments(run)
-    run.add_argument("--address", help="Ray cluster address (e.g. auto); default: start a local Ray")
+    run.add_argument("--address", help="Ray cluster to run on (auto: the one on this node; host:port); "
+                                       "default: $RAY_ADDRESS, else start a local Ray")
     run.add_argument("--verbose", action="store_true", help="also show the trial processes' own output")
     run.set_defaults(handler=command_run)
     show = commands.add_parser("show", help="print the resolved study without running it")
@@ -113,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, FileNotFoundError) as error:
+    except (ConfigError, ClusterError, FileNotFoundError) as error:
         print(f"vae-tune: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import sys
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,7 +256,7 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"{key}: must be a list of integers, got {value!r}")
         return tuple(value)
-    if origin is typing.Union:  # e.g. gpus_per_trial: a number or "node"
+    if origin in (typing.Union, types.UnionType):  # e.g. gpus_per_trial: a number or "node"
         allowed = typing.get_args(hint)
         if float in allowed and isinstance(value, int) and not isinstance(value, bool):
             return float(value)

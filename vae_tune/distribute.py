@@ -120,14 +120,6 @@ def _all_reduce(choice: str, gpus: bool) -> str:
     return choice
 
 
-def check_batch_split(batch_size: int, replicas: int) -> None:
-    """Refuse a global batch that cannot be split evenly: replicas would weigh images unequally."""
-    if batch_size % replicas:
-        raise ValueError(
-            f"training.batch_size: {batch_size} does not split evenly across {replicas} replicas; use a multiple of {replicas}"
-        )
-
-
 @contextlib.contextmanager
 def dtype_policy(name: str) -> Iterator[None]:
     """Build layers under the Keras dtype policy `name`, then restore the previous global policy."""

@@ -20,9 +20,10 @@ import numpy as np
 from vae_tune.checkpoint import restore_checkpoint, save_checkpoint
 from vae_tune.config import StudyConfig
 from vae_tune.data.dataset import Dataset, make_probe, split_indices, training_batches
-from vae_tune.distribute import check_batch_split, choose_devices, configure_threads, dtype_policy
+from vae_tune.distribute import choose_devices, configure_threads, dtype_policy
 from vae_tune.evaluation import DIVERGED_OBJECTIVE, evaluate_probe
 from vae_tune.model import build_vae
+from vae_tune.resources import check_batch_split
 
 
 class TrialRunner:
