@@ -68,7 +68,6 @@ try:
         "whole": scenario(out, "2", 2, f"file://{out}/results"),  # a URI, as s3:// or gs:// would be
         "shared": scenario(out, "0.5", 4, str(out / "results")),
         "too_big": scenario(out, "4", 2, str(out / "results")),
-        "node": scenario(out, '"node"', 2, str(out / "results")),
     }
     local = fetch_experiment(report["whole"]["experiment"], out / "fetched")
     report["fetched"] = sorted(str(p.relative_to(local)) for p in local.rglob("*") if p.is_file())
