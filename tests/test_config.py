@@ -109,14 +109,17 @@ def test_study_round_trips_through_its_saved_dict():
         (["run", "smoke", "--data", "/no/such/folder"], "data.path: /no/such/folder is not a directory"),
     ],
 )
-def test_cli_stops_before_ray_with_one_line(argv, message, capsys):
-    import ray
+def test_cli_stops_before_ray_with_one_line(argv, message, capsys, monkeypatch):
+    import vae_tune.study
 
+    def tripwire(*args, **kwargs):
+        raise AssertionError("Ray was started for an invalid study")
+
+    monkeypatch.setattr(vae_tune.study, "ensure_ray", tripwire)
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err
     assert len(err.splitlines()) == 1, err
-    assert not ray.is_initialized()
 
 
 def test_show_prints_the_resolved_study(capsys):
@@ -126,3 +129,10 @@ def test_show_prints_the_resolved_study(capsys):
     assert re.search(r"kl_weight\s+loguniform \[0.01, 3\]", out)
     assert "5 trials x up to 20 epochs" in out
     assert "asha scheduler" in out
+
+
+def test_pareto_objective_refuses_asha():
+    with pytest.raises(ConfigError, match=r"search.scheduler: asha needs one scalar metric"):
+        load_study("smoke", ['objective.kind="pareto"', 'search.scheduler="asha"'])
+    study = load_study("smoke", ['objective.kind="pareto"', 'search.algorithm="nsga2"'])
+    assert study.objective.kind == "pareto" and study.search.scheduler == "fifo"

@@ -90,3 +90,23 @@ def test_folder_without_images_is_a_clear_error(tmp_path):
         load_folder(tmp_path, image_size=16)
     with pytest.raises(FileNotFoundError, match="is not a directory"):
         load_folder(tmp_path / "missing", image_size=16)
+
+
+def test_cross_pairs_join_different_categories_and_leave_same_category_pairs_alone():
+    from vae_tune.data.dataset import cross_category_pairs
+
+    labels = np.repeat(np.arange(4), 5)
+    pairs = cross_category_pairs(labels, count=5, seed=0)
+    assert pairs.shape == (5, 2)
+    assert all(labels[a] != labels[b] for a, b in pairs)
+    assert cross_category_pairs(np.zeros(10, int), count=3, seed=0).shape == (0, 2)  # one category: none
+
+
+def test_probe_has_both_pair_sets_from_validation():
+    dataset = load_dataset(DataConfig(image_size=16, samples=60))
+    _, validation = split_indices(60, 0.5, seed=0)
+    probe = make_probe(dataset, validation, ObjectiveConfig(probe_pairs=3, probe_cross_pairs=4), seed=0)
+    assert probe.pair_starts.shape[0] == 3 and probe.cross_starts.shape == probe.cross_ends.shape == (4, 16, 16, 3)
+    validation_images = {dataset.images[i].tobytes() for i in validation}
+    for image in [*probe.pair_starts, *probe.cross_ends]:
+        assert (np.round(image * 255).astype(np.uint8)).tobytes() in validation_images

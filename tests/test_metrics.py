@@ -13,22 +13,7 @@ SIGMAS = (0.0, 0.5, 1.0, 2.0, 4.0)
 # --- test images ----------------------------------------------------------------
 
 
-def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur of [N, H, W, C] images with reflect padding."""
-    if sigma == 0:
-        return images.copy()
-    radius = int(np.ceil(3 * sigma))
-    offsets = np.arange(-radius, radius + 1)
-    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel /= kernel.sum()
-    out = images
-    for axis in (1, 2):
-        pad = [(0, 0)] * 4
-        pad[axis] = (radius, radius)
-        padded = np.pad(out, pad, mode="reflect")
-        size = out.shape[axis]
-        out = sum(w * np.take(padded, np.arange(i, i + size), axis=axis) for i, w in enumerate(kernel))
-    return out
+gaussian_blur = metrics.gaussian_blur
 
 
 def smooth_fields(count: int, size: int, seed: int, scale: float = 2.0) -> np.ndarray:
@@ -326,3 +311,13 @@ def test_midpoint_ratio_cross_fade_and_morph():
 
     morph = metrics.interpolation_path(translate, np.zeros((2, 1)), np.ones((2, 1)))
     assert 0.9 < metrics.midpoint_sharpness_ratio(morph) < 1.1
+
+
+def test_effective_blur_sigma_recovers_the_blur_applied():
+    x = products(6, size=64, seed=3)
+    calibration = metrics.blur_calibration(x)
+    assert np.all(np.diff(calibration) >= 0) and calibration[0] == pytest.approx(0.0, abs=1e-9)
+    for sigma in (0.75, 1.5, 2.5):
+        estimate = metrics.effective_blur_sigma(metrics.blur(x, gaussian_blur(x, sigma)), calibration)
+        assert abs(estimate - sigma) < 0.35 * sigma, (sigma, estimate)
+    assert metrics.effective_blur_sigma(5.0, calibration) == metrics.CALIBRATION_SIGMAS[-1]

@@ -73,3 +73,32 @@ def test_asha_stops_weak_trials_early(tiny_study, ray_session):
     assert len(table) == 4
     assert "stopped early" in set(table["status"]), table[["status", "epochs"]]
     assert (table.loc[table["status"] == "stopped early", "epochs"] < 3).all()
+
+
+def test_pareto_study_searches_both_scores_with_nsga2(tiny_study, ray_session):
+    import dataclasses
+
+    from vae_tune.study import PARETO_METRICS, tune_config
+
+    study = dataclasses.replace(
+        tiny_study,
+        training=dataclasses.replace(tiny_study.training, epochs=1),
+        objective=dataclasses.replace(tiny_study.objective, kind="pareto"),
+        search=dataclasses.replace(tiny_study.search, algorithm="nsga2", num_samples=3),
+    )
+    config = tune_config(study)
+    # Multi-objective only while TuneConfig has no metric of its own (DESIGN.md).
+    assert config.metric is None and config.mode is None
+    assert config.search_alg.metric == PARETO_METRICS and config.search_alg.mode == ["min", "min"]
+
+    table = load_results(run_study(study).experiment_dir)
+    assert len(table) == 3 and set(table["status"]) == {"finished"}
+    front = table[table["pareto"]]
+    assert not front.empty
+    for _, row in front.iterrows():
+        others = table.drop(row.name)
+        dominated = ((others["best_val/blur"] <= row["best_val/blur"])
+                     & (others["best_val/roughness"] <= row["best_val/roughness"])
+                     & ((others["best_val/blur"] < row["best_val/blur"])
+                        | (others["best_val/roughness"] < row["best_val/roughness"])))
+        assert not dominated.any()

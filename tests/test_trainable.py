@@ -17,9 +17,13 @@ def test_an_epoch_reports_every_score_as_a_finite_number(tiny_study):
     runner = TrialRunner(tiny_study, PARAMS, load_dataset(tiny_study.data))
     metrics = runner.train_epoch()
     assert metrics["epoch"] == 1 and metrics["diverged"] is False
-    for name in ("train/loss", "train/reconstruction_loss", "train/kl", "val/reconstruction_loss", "val/kl",
-                 "val/blur", "val/roughness", "objective", "val/psnr"):
+    for name in ("train/loss", "train/reconstruction_loss", "train/kl", "val/loss", "val/reconstruction_loss",
+                 "val/kl", "val/blur", "val/roughness", "val/roughness_cross", "objective", "val/psnr",
+                 "val/effective_blur_sigma", "val/kl_per_dim_max", "val/path_energy", "val/midpoint_sharpness"):
         assert math.isfinite(metrics[name]), name
+    assert 0 <= metrics["val/active_units"] <= 8 and metrics["val/active_fraction"] == metrics["val/active_units"] / 8
+    assert metrics["val/kl_per_dim_median"] <= metrics["val/kl_per_dim_max"] <= metrics["val/kl"]
+    assert metrics["time/eval_seconds"] > 0
     assert metrics["objective"] == metrics["val/blur"] + tiny_study.objective.roughness_weight * metrics["val/roughness"]
     # The per-image loss: reconstruction sum + kl_weight * KL.
     np.testing.assert_allclose(
@@ -67,5 +71,7 @@ def test_a_diverging_trial_reports_a_finite_worst_objective(tiny_study):
     results = [runner.train_epoch() for _ in range(2)]
     diverged = [r for r in results if r["diverged"]]
     assert diverged, "a learning rate of 1e9 should blow the loss up"
-    assert all(math.isfinite(r["objective"]) for r in results)
+    for result in results:
+        assert all(math.isfinite(result[name]) for name in ("objective", "val/blur", "val/roughness"))
     assert diverged[0]["objective"] >= max(r["objective"] for r in results)
+    assert None in (diverged[0]["train/loss"], diverged[0]["train/kl"])

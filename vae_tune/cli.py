@@ -43,8 +43,8 @@ def describe_study(study: StudyConfig) -> str:
     lines.append("  search")
     fixed = {**dataclass_fields(study.model), **dataclass_fields(study.training)}
     for name, parameter in study.search.space.items():
-        if parameter.distribution == "choice":
-            lines.append(f"    {name:<14} choice of {list(parameter.values)}")
+        if parameter.values:
+            lines.append(f"    {name:<14} {parameter.distribution} of {list(parameter.values)}")
         else:
             lines.append(f"    {name:<14} {parameter.distribution} [{parameter.low:g}, {parameter.high:g}]")
     lines.append("  fixed      " + ", ".join(f"{k}={v}" for k, v in fixed.items()
@@ -52,9 +52,11 @@ def describe_study(study: StudyConfig) -> str:
     search = study.search
     budget = f"{search.num_samples} trials x up to {study.training.epochs} epochs, {search.algorithm} search, {search.scheduler} scheduler"
     lines.append(f"  budget     {budget}")
-    lines.append(f"  objective  blur + {study.objective.roughness_weight:g} * roughness "
-                 f"({study.objective.probe_images} probe images, {study.objective.probe_pairs} pairs x "
-                 f"{study.objective.interpolation_steps} steps)")
+    objective = study.objective
+    goal = (f"blur + {objective.roughness_weight:g} * roughness" if objective.kind == "scalar"
+            else "pareto front of val/blur and val/roughness")
+    lines.append(f"  objective  {goal} ({objective.probe_images} probe images, {objective.probe_pairs} same-category "
+                 f"+ {objective.probe_cross_pairs} cross-category pairs x {objective.interpolation_steps} steps)")
     resources = study.resources
     gpus = resources.gpus_per_trial
     gpus = "every GPU of a node" if gpus == WHOLE_NODE else f"{gpus:g} GPU"
@@ -77,19 +79,50 @@ def command_show(args: argparse.Namespace) -> int:
 
 def command_run(args: argparse.Namespace) -> int:
     study = resolve_study(args)  # every config error stops here, before Ray starts
+    if args.resume:
+        return resume_matching(study, Path(args.resume), args)
     print(describe_study(study), flush=True)
-    from vae_tune.analysis.report import write_report
-    from vae_tune.storage import fetch_experiment, is_uri
     from vae_tune.study import run_study
 
-    outcome = run_study(study, address=args.address, verbose=args.verbose)
+    return finish(run_study(study, address=args.address, verbose=args.verbose))
+
+
+def resume_matching(study: StudyConfig, experiment_dir: Path, args: argparse.Namespace) -> int:
+    """`run STUDY --resume DIR`: resume only if STUDY searches what DIR searched."""
+    from vae_tune.study import load_study_config
+
+    saved = load_study_config(experiment_dir)
+    if saved.search.space != study.search.space:
+        raise ConfigError(
+            f"search.space differs from the one {experiment_dir} was run with "
+            f"({', '.join(saved.search.space)}); resume it with `vae-tune resume {experiment_dir}` or start a new run"
+        )
+    args.experiment_dir = str(experiment_dir)
+    args.no_retry = False
+    return command_resume(args)
+
+
+def command_resume(args: argparse.Namespace) -> int:
+    from vae_tune.study import resume_study
+
+    retry = False if args.no_retry else None
+    return finish(resume_study(args.experiment_dir, address=args.address, retry_errored=retry, verbose=args.verbose))
+
+
+def finish(outcome) -> int:
+    """Report on a study that ended, or say how to resume one that was stopped."""
+    from vae_tune.analysis.report import write_report
+    from vae_tune.storage import fetch_experiment, is_uri
+
+    if outcome.interrupted:
+        print(f"\nvae-tune: stopped; the study's state is saved. Resume with:\n  {outcome.resume_command}", flush=True)
+        return 130
     if is_uri(outcome.experiment):  # reports are drawn from local files
         local = Path.home() / "vae_tune_results" / outcome.experiment.rstrip("/").rsplit("/", 1)[-1]
         print(f"vae-tune: copying {outcome.experiment} to {local} for the report", flush=True)
-        report = write_report(fetch_experiment(outcome.experiment, local))
+        print(write_report(fetch_experiment(outcome.experiment, local)).summary())
     else:
-        report = write_report(outcome.experiment_dir)
-    print(report.summary())
+        print(write_report(outcome.experiment_dir).summary())
     return 0
 
 
@@ -109,7 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--address", help="Ray cluster to run on (auto: the one on this node; host:port); "
                                        "default: $RAY_ADDRESS, else start a local Ray")
     run.add_argument("--verbose", action="store_true", help="also show the trial processes' own output")
+    run.add_argument("--resume", metavar="EXPERIMENT_DIR", help="continue this experiment of the same study")
     run.set_defaults(handler=command_run)
+    resume = commands.add_parser("resume", help="continue an interrupted study from its saved state")
+    resume.add_argument("experiment_dir", help="the experiment directory a run printed")
+    resume.add_argument("--address", help="Ray cluster to run on (auto: the one on this node; host:port); "
+                                          "default: $RAY_ADDRESS, else start a local Ray")
+    resume.add_argument("--no-retry", action="store_true", help="leave trials that failed for good as they are")
+    resume.add_argument("--verbose", action="store_true", help="also show the trial processes' own output")
+    resume.set_defaults(handler=command_resume)
     show = commands.add_parser("show", help="print the resolved study without running it")
     _add_study_arguments(show)
     show.set_defaults(handler=command_show)

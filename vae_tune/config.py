@@ -32,8 +32,9 @@ SEARCHABLE = {
     "learning_rate": "training",
     "batch_size": "training",
 }
-DISTRIBUTIONS = ("choice", "loguniform", "uniform")
-SEARCH_ALGORITHMS = ("random", "tpe")
+DISTRIBUTIONS = ("choice", "grid", "loguniform", "uniform")
+SEARCH_ALGORITHMS = ("random", "tpe", "nsga2")
+OBJECTIVE_KINDS = ("scalar", "pareto")
 SCHEDULERS = ("asha", "fifo")
 DATA_SOURCES = ("synthetic", "folder")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -86,7 +87,8 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class Parameter:
-    """One searched hyperparameter: `choice` over values, or a (log)uniform range."""
+    """One searched hyperparameter: `choice` of values (sampled), `grid` (every value,
+    times num_samples), or a (log)uniform range."""
 
     distribution: str
     values: tuple[Any, ...] = ()
@@ -96,22 +98,34 @@ class Parameter:
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
-    # objective = blur + roughness_weight * roughness; both are ~0..1 scores where lower is better.
-    roughness_weight: float = 0.5
+    # scalar: minimise objective = blur + roughness_weight * roughness (ASHA, TPE, random);
+    # pareto: minimise val/blur and val/roughness together (NSGA-II or TPE, FIFO scheduler).
+    kind: str = "scalar"
+    # Both scores are ~0..1, lower is better. Across the local study's trials blur spread
+    # 1.1-1.7x as much as roughness (README, "The scores"): a weight of 1 counts them evenly.
+    roughness_weight: float = 1.0
     probe_images: int = 64  # validation images scored for blur every epoch
-    probe_pairs: int = 8  # validation pairs interpolated for roughness every epoch
+    probe_pairs: int = 8  # same-category validation pairs interpolated for roughness every epoch
+    probe_cross_pairs: int = 8  # different-category pairs: val/roughness_cross, a diagnostic
     interpolation_steps: int = 16  # T in DESIGN.md: T + 1 decoded points per pair
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    algorithm: str = "random"  # random: Ray's variant generator; tpe: Optuna's TPE
+    algorithm: str = "random"  # random: Ray's variant generator; tpe / nsga2: Optuna's samplers
     scheduler: str = "asha"  # asha: stop weak trials early; fifo: run every trial to the end
     num_samples: int = 12  # trials in the study
     max_concurrent_trials: int = 0  # 0: as many as the resources allow
     grace_period: int = 1  # ASHA: epochs every trial gets before it can be stopped
     reduction_factor: int = 3  # ASHA: keep the best 1/reduction_factor at each rung
     space: dict[str, Parameter] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    max_failures: int = 2  # retries of a crashed trial, each from its last checkpoint
+    trial_timeout: float = 0.0  # seconds a trial attempt may run before it is stopped; 0: no limit
+    retry_errored_on_resume: bool = True  # `vae-tune resume` retries trials that had failed for good
 
 
 @dataclass(frozen=True)
@@ -138,6 +152,7 @@ class StudyConfig:
     objective: ObjectiveConfig = ObjectiveConfig()
     search: SearchConfig = SearchConfig()
     resources: ResourcesConfig = ResourcesConfig()
+    execution: ExecutionConfig = ExecutionConfig()
 
     def trial(self, params: dict[str, Any]) -> tuple[ModelConfig, TrainingConfig]:
         """The model and training settings of one trial: the study's, with `params` searched values."""
@@ -287,11 +302,11 @@ def _space(raw: Any) -> dict[str, Parameter]:
         distribution = spec.get("distribution")
         if distribution not in DISTRIBUTIONS:
             raise ConfigError(f"{key}.distribution: must be one of {', '.join(DISTRIBUTIONS)}, got {distribution!r}")
-        if distribution == "choice":
+        if distribution in ("choice", "grid"):
             values = spec.get("values")
             if not isinstance(values, list) or not values:
-                raise ConfigError(f"{key}.values: must be a non-empty list for distribution = \"choice\"")
-            space[name] = Parameter("choice", values=tuple(values))
+                raise ConfigError(f"{key}.values: must be a non-empty list for distribution = {distribution!r}")
+            space[name] = Parameter(distribution, values=tuple(values))
         else:
             low, high = spec.get("low"), spec.get("high")
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
@@ -363,11 +378,17 @@ def validate(study: StudyConfig) -> None:
     _require(0 <= model.batchnorm_momentum < 1, f"model.batchnorm_momentum: must be in [0, 1), got {model.batchnorm_momentum}")
     _check_positive_int("training.epochs", training.epochs)
     _require(objective.roughness_weight >= 0, f"objective.roughness_weight: must be >= 0, got {objective.roughness_weight}")
+    _check_one_of("objective.kind", objective.kind, OBJECTIVE_KINDS)
     for key in ("probe_images", "probe_pairs", "interpolation_steps"):
         _check_positive_int(f"objective.{key}", getattr(objective, key))
+    _require(objective.probe_cross_pairs >= 0, f"objective.probe_cross_pairs: must be >= 0, got {objective.probe_cross_pairs}")
     _require(objective.interpolation_steps >= 2, "objective.interpolation_steps: must be at least 2")
     _check_one_of("search.algorithm", search.algorithm, SEARCH_ALGORITHMS)
     _check_one_of("search.scheduler", search.scheduler, SCHEDULERS)
+    _require(
+        not (objective.kind == "pareto" and search.scheduler == "asha"),
+        'search.scheduler: asha needs one scalar metric; use "fifo" with objective.kind = "pareto"',
+    )
     _check_positive_int("search.num_samples", search.num_samples)
     _require(search.max_concurrent_trials >= 0, f"search.max_concurrent_trials: must be >= 0, got {search.max_concurrent_trials}")
     _check_positive_int("search.grace_period", search.grace_period)
@@ -375,9 +396,12 @@ def validate(study: StudyConfig) -> None:
     for name, parameter in search.space.items():
         check = _PARAMETER_CHECKS[name]
         for value in parameter.values or (parameter.low, parameter.high):
-            if name in ("latent_dim", "batch_size") and parameter.distribution != "choice":
+            if name in ("latent_dim", "batch_size") and not parameter.values:
                 raise ConfigError(f"search.space.{name}: integer parameter; use distribution = \"choice\" with values")
             check(f"search.space.{name}", value)
+    execution = study.execution
+    _require(execution.max_failures >= 0, f"execution.max_failures: must be >= 0, got {execution.max_failures}")
+    _require(execution.trial_timeout >= 0, f"execution.trial_timeout: must be >= 0 seconds, got {execution.trial_timeout}")
     _check_one_of("training.precision", training.precision, PRECISIONS)
     resources = study.resources
     _check_positive_number("resources.cpus_per_trial", resources.cpus_per_trial)

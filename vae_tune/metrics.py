@@ -270,3 +270,44 @@ def midpoint_sharpness_ratio(path: np.ndarray) -> float:
     if end_energy <= FLAT_ENERGY * ends[0].size:
         return 1.0
     return float(mid_energy / end_energy)
+
+
+# --- effective blur sigma ---------------------------------------------------------
+
+CALIBRATION_SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+
+
+def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of [N, H, W, C] images, reflect padding; sigma in pixels."""
+    images = np.asarray(images, dtype=np.float64)
+    if sigma == 0:
+        return images.copy()
+    radius = min(int(np.ceil(3 * sigma)), min(images.shape[1:3]) - 1)  # reflect needs radius < size
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel /= kernel.sum()
+    out = images
+    for axis in (1, 2):
+        pad = [(0, 0)] * 4
+        pad[axis] = (radius, radius)
+        padded = np.pad(out, pad, mode="reflect")
+        size = out.shape[axis]
+        out = sum(w * np.take(padded, np.arange(i, i + size), axis=axis) for i, w in enumerate(kernel))
+    return out
+
+
+def blur_calibration(x: np.ndarray, sigmas: tuple[float, ...] = CALIBRATION_SIGMAS) -> np.ndarray:
+    """blur(x, gaussian_blur(x, sigma)) for each sigma: the curve `effective_blur_sigma` inverts."""
+    curve = np.array([blur(x, gaussian_blur(x, sigma)) for sigma in sigmas])
+    return np.maximum.accumulate(curve)  # monotone for np.interp even if a level is flat
+
+
+def effective_blur_sigma(
+    blur_value: float, calibration: np.ndarray, sigmas: tuple[float, ...] = CALIBRATION_SIGMAS
+) -> float:
+    """The Gaussian blur (pixels) that would give the probe images this blur score.
+
+    A reading aid for `blur`: "as blurry as a 1.5 px Gaussian". Clipped to
+    [0, max(sigmas)]; noise and artefacts push it up, as they push blur.
+    """
+    return float(np.interp(blur_value, calibration, sigmas))

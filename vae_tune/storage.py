@@ -17,6 +17,17 @@ def is_uri(location: str) -> bool:
     return "://" in location
 
 
+def read_text(location: str) -> str:
+    """A file at a path or URI; FileNotFoundError if there is none."""
+    import pyarrow.fs
+
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
+    if filesystem.get_file_info(path).type != pyarrow.fs.FileType.File:
+        raise FileNotFoundError(location)
+    with filesystem.open_input_stream(path) as stream:
+        return stream.read().decode()
+
+
 def write_text(location: str, text: str) -> None:
     """Write a file at a path or URI, creating its directory."""
     import pyarrow.fs

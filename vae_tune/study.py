@@ -5,17 +5,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import socket
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from vae_tune.config import Parameter, StudyConfig, to_dict
+from vae_tune.config import Parameter, StudyConfig, study_from_dict, to_dict
 from vae_tune.data.dataset import Dataset, load_dataset
-from vae_tune.resources import ClusterError, Node, alive_nodes, await_trial_request, trials_at_once
-from vae_tune.storage import is_uri, write_text
+from vae_tune.resources import ClusterError, alive_nodes, await_trial_request, trials_at_once
+from vae_tune.storage import is_uri, read_text, write_text
 
 METRIC, MODE = "objective", "min"
+PARETO_METRICS = ["val/blur", "val/roughness"]
 STUDY_FILE = "study.json"
 
 
@@ -25,6 +28,8 @@ def search_space(study: StudyConfig) -> dict[str, Any]:
     def domain(parameter: Parameter):
         if parameter.distribution == "choice":
             return tune.choice(list(parameter.values))
+        if parameter.distribution == "grid":
+            return tune.grid_search(list(parameter.values))
         if parameter.distribution == "loguniform":
             return tune.loguniform(parameter.low, parameter.high)
         return tune.uniform(parameter.low, parameter.high)
@@ -32,18 +37,23 @@ def search_space(study: StudyConfig) -> dict[str, Any]:
     return {name: domain(parameter) for name, parameter in study.search.space.items()}
 
 
-def _search_algorithm(study: StudyConfig):
+def search_algorithm(study: StudyConfig):
     seed = study.training.seed
-    if study.search.algorithm == "tpe":
+    if study.search.algorithm in ("tpe", "nsga2"):
+        import optuna
         from ray.tune.search.optuna import OptunaSearch
 
-        return OptunaSearch(metric=METRIC, mode=MODE, seed=seed)
+        sampler_class = optuna.samplers.TPESampler if study.search.algorithm == "tpe" else optuna.samplers.NSGAIISampler
+        sampler = sampler_class(seed=seed)
+        if study.objective.kind == "pareto":  # both metrics here, none in tune_config()
+            return OptunaSearch(metric=PARETO_METRICS, mode=[MODE] * len(PARETO_METRICS), sampler=sampler)
+        return OptunaSearch(metric=METRIC, mode=MODE, sampler=sampler)
     from ray.tune.search import BasicVariantGenerator
 
     return BasicVariantGenerator(random_state=seed)  # seeded: the same study samples the same trials
 
 
-def _scheduler(study: StudyConfig):
+def scheduler(study: StudyConfig):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     if study.search.scheduler == "asha":
@@ -54,6 +64,16 @@ def _scheduler(study: StudyConfig):
             reduction_factor=study.search.reduction_factor,
         )
     return FIFOScheduler()
+
+
+def load_study_config(experiment: str | Path) -> StudyConfig:
+    """The resolved study an experiment directory (or its URI) was run with."""
+    location = str(experiment) if is_uri(str(experiment)) else str(Path(experiment).expanduser())
+    try:
+        text = read_text(f"{location}/{STUDY_FILE}")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{experiment} is not a vae-tune experiment: {STUDY_FILE} is missing") from None
+    return study_from_dict(json.loads(text))
 
 
 def experiment_name(study: StudyConfig) -> str:
@@ -67,26 +87,50 @@ def storage_root(study: StudyConfig) -> str:
     return str(Path(study.storage_path).expanduser().resolve())
 
 
-def build_tuner(study: StudyConfig, dataset: Dataset, name: str, request: dict[str, float], callbacks=()):
-    """`request`: one trial's {"cpu": c, "gpu": g}, from `trial_request` ("node" resolved)."""
+def tune_config(study: StudyConfig):
     from ray import tune
 
-    from vae_tune.trainable import train_vae
-
-    trainable = tune.with_resources(
-        # with_parameters puts the images in the object store once; every trial reads them zero-copy.
-        tune.with_parameters(train_vae, study=study, dataset=dataset),
-        request,
-    )
-    tune_config = tune.TuneConfig(
-        metric=METRIC,
-        mode=MODE,
+    scalar = study.objective.kind == "scalar"
+    return tune.TuneConfig(
+        # A metric here would silently turn a multi-objective searcher single-objective.
+        metric=METRIC if scalar else None,
+        mode=MODE if scalar else None,
         num_samples=study.search.num_samples,
-        search_alg=_search_algorithm(study),
-        scheduler=_scheduler(study),
+        search_alg=search_algorithm(study),
+        scheduler=scheduler(study),
         max_concurrent_trials=study.search.max_concurrent_trials or None,
         trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
     )
+
+
+def wrap_trainable(study: StudyConfig, dataset: Dataset, request: dict[str, float], trainable: Callable | None = None):
+    """The trial function as Tune runs it: time limit, shared data, resources.
+
+    `request`: one trial's {"cpu": c, "gpu": g}, from `trial_request` ("node" resolved).
+    """
+    from ray import tune
+
+    from vae_tune.trainable import train_vae, with_trial_timeout
+
+    guarded = with_trial_timeout(trainable or train_vae, study.execution.trial_timeout)
+    return tune.with_resources(
+        # with_parameters puts the images in the object store once; every trial reads them zero-copy.
+        tune.with_parameters(guarded, study=study, dataset=dataset),
+        request,
+    )
+
+
+def build_tuner(
+    study: StudyConfig,
+    dataset: Dataset,
+    name: str,
+    request: dict[str, float],
+    callbacks=(),
+    trainable: Callable | None = None,
+):
+    """A Tuner for `study`; `trainable` replaces train_vae (tests inject faults through it)."""
+    from ray import tune
+
     run_config = tune.RunConfig(
         name=name,
         storage_path=storage_root(study),
@@ -95,8 +139,15 @@ def build_tuner(study: StudyConfig, dataset: Dataset, name: str, request: dict[s
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=2, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE
         ),
+        # A crashed trial restarts from its last checkpoint: weights, optimizer and epoch.
+        failure_config=tune.FailureConfig(max_failures=study.execution.max_failures),
     )
-    return tune.Tuner(trainable, param_space=search_space(study), tune_config=tune_config, run_config=run_config)
+    return tune.Tuner(
+        wrap_trainable(study, dataset, request, trainable),
+        param_space=search_space(study),
+        tune_config=tune_config(study),
+        run_config=run_config,
+    )
 
 
 def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
@@ -141,16 +192,26 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def describe_cluster(request: dict[str, float], nodes: list[Node]) -> str:
+def check_cluster(study: StudyConfig) -> dict[str, float]:
+    """One trial's resources, checked against the nodes before any trial starts.
+
+    Ray would leave a trial that no node can hold pending forever.
+    """
+    import ray
+
+    request, nodes = await_trial_request(study, lambda: alive_nodes(ray.nodes()))
     cpus, gpus = sum(node.cpus for node in nodes), sum(node.gpus for node in nodes)
-    return (f"vae-tune: Ray has {len(nodes)} node{'s' * (len(nodes) != 1)} ({cpus:g} CPU, {gpus:g} GPU); each trial takes "
-            f"{request['cpu']:g} CPU and {request['gpu']:g} GPU on one node, {trials_at_once(request, nodes)} at a time")
+    print(f"vae-tune: Ray has {len(nodes)} node{'s' * (len(nodes) != 1)} ({cpus:g} CPU, {gpus:g} GPU); each trial takes "
+          f"{request['cpu']:g} CPU and {request['gpu']:g} GPU on one node, {trials_at_once(request, nodes)} at a time",
+          flush=True)
+    return request
 
 
 @dataclasses.dataclass
 class StudyOutcome:
     experiment: str  # a path, or a URI (s3://, gs://) when storage_path is one
     results: Any  # ray.tune.ResultGrid
+    interrupted: bool  # stopped by Ctrl-C / SIGTERM before every trial ended
 
     @property
     def experiment_dir(self) -> Path:
@@ -158,42 +219,105 @@ class StudyOutcome:
             raise ValueError(f"{self.experiment} is on cloud storage; vae_tune.storage.fetch_experiment copies it here")
         return Path(self.experiment)
 
+    @property
+    def resume_command(self) -> str:
+        return f"vae-tune resume {self.experiment}"
 
-def run_study(
-    study: StudyConfig,
-    address: str | None = None,
-    dataset: Dataset | None = None,
-    verbose: bool = False,
-    callbacks=(),
-) -> StudyOutcome:
-    """Run a study to the end and return where it is. The caller reports on it.
 
-    `callbacks`: further `tune.Callback`s, beside the one that prints progress.
-    """
-    from vae_tune.progress import ProgressPrinter
-
+def _quiet_and_safe_defaults() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Ray's newer console output prints a configuration table even at verbose=0; the
     # legacy reporter at verbose=0 is silent and leaves the console to ProgressPrinter.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Keeping 2 checkpoints forces a state snapshot per epoch on short trials; that is intended.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    import ray
+    # Snapshot the experiment every 2 s (default ~10 s): a killed driver then loses at
+    # most about the epoch each running trial was in.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
 
-    started = time.monotonic()
-    print(f"vae-tune: preparing data ({study.data.source}, {study.data.samples} images at {study.data.image_size}px)", flush=True)
-    dataset = dataset if dataset is not None else load_dataset(study.data)
-    print(f"vae-tune: {len(dataset)} images ready in {time.monotonic() - started:.1f}s; starting Ray", flush=True)
+
+def _fit(tuner, total_trials: int, experiment: str) -> StudyOutcome:
+    """tuner.fit() with SIGTERM treated like Ctrl-C: Tune stops cleanly and saves its state."""
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        # Tune listens for SIGINT and SIGUSR1 while it runs; forward SIGTERM (a scheduler's
+        # kill, `timeout`, a cluster shutting down) to the same clean stop.
+        signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(os.getpid(), signal.SIGUSR1))
+    try:
+        results = tuner.fit()
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+    ended = results.num_terminated + results.num_errors
+    return StudyOutcome(experiment, results, interrupted=len(results) < total_trials or ended < len(results))
+
+
+def expected_trials(study: StudyConfig) -> int:
+    grid = 1
+    for parameter in study.search.space.values():
+        if parameter.distribution == "grid":
+            grid *= len(parameter.values)
+    return study.search.num_samples * grid
+
+
+def run_study(
+    study: StudyConfig,
+    address: str | None = None,
+    dataset: Dataset | None = None,
+    verbose: bool = False,
+    trainable: Callable | None = None,
+    callbacks=(),
+) -> StudyOutcome:
+    """Run a study until every trial ended or it is interrupted. The caller reports on it.
+
+    `callbacks`: further `tune.Callback`s, beside the one that prints progress.
+    """
+    from vae_tune.progress import ProgressPrinter
+
+    _quiet_and_safe_defaults()
+    dataset = dataset if dataset is not None else _load_data(study)
     ensure_ray(address, verbose=verbose)
-    # Before any trial: Ray would leave a trial no node can hold pending forever.
-    request, nodes = await_trial_request(study, lambda: alive_nodes(ray.nodes()))
-    print(describe_cluster(request, nodes), flush=True)
+    request = check_cluster(study)
     name = experiment_name(study)
     experiment = f"{storage_root(study)}/{name}"
     # The resolved study travels with its results: report and resume need nothing else.
     write_text(f"{experiment}/{STUDY_FILE}", json.dumps(to_dict(study), indent=2))
-    printer = ProgressPrinter(study.search.num_samples, study.training.epochs)
-    tuner = build_tuner(study, dataset, name, request, callbacks=[printer, *callbacks])
-    print(f"vae-tune: running {study.search.num_samples} trials into {experiment}", flush=True)
-    results = tuner.fit()
-    return StudyOutcome(experiment, results)
+    total = expected_trials(study)
+    printer = ProgressPrinter(total, study.training.epochs)
+    tuner = build_tuner(study, dataset, name, request, callbacks=[printer, *callbacks], trainable=trainable)
+    print(f"vae-tune: running {total} trials into {experiment}", flush=True)
+    return _fit(tuner, total, experiment)
+
+
+def resume_study(
+    experiment_dir: str | Path,
+    address: str | None = None,
+    retry_errored: bool | None = None,
+    verbose: bool = False,
+    trainable: Callable | None = None,
+) -> StudyOutcome:
+    """Continue an interrupted study: finished trials are kept, unfinished ones resume from
+    their checkpoints, errored ones are retried (by default; `execution.retry_errored_on_resume`)."""
+    from ray import tune
+
+    _quiet_and_safe_defaults()
+    experiment = str(experiment_dir) if is_uri(str(experiment_dir)) else str(Path(experiment_dir).expanduser().resolve())
+    study = load_study_config(experiment)
+    if not tune.Tuner.can_restore(experiment):
+        raise FileNotFoundError(f"{experiment} has no Ray Tune experiment state to resume from")
+    dataset = _load_data(study)
+    ensure_ray(address, verbose=verbose)
+    request = check_cluster(study)  # "node" resolved against the cluster it resumes on
+    retry = study.execution.retry_errored_on_resume if retry_errored is None else retry_errored
+    tuner = tune.Tuner.restore(experiment, trainable=wrap_trainable(study, dataset, request, trainable), resume_errored=retry)
+    print(f"vae-tune: resuming {experiment}", flush=True)
+    return _fit(tuner, expected_trials(study), experiment)
+
+
+def _load_data(study: StudyConfig) -> Dataset:
+    started = time.monotonic()
+    print(f"vae-tune: preparing data ({study.data.source}, {study.data.samples} images at {study.data.image_size}px)",
+          flush=True)
+    dataset = load_dataset(study.data)
+    print(f"vae-tune: {len(dataset)} images ready in {time.monotonic() - started:.1f}s; starting Ray", flush=True)
+    return dataset

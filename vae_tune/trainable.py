@@ -8,22 +8,29 @@ around it.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
+import os
+import signal
 import tempfile
+import threading
 import time
+import warnings
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import keras
-import numpy as np
 
-from vae_tune.checkpoint import restore_checkpoint, save_checkpoint
+from vae_tune.checkpoint import CheckpointError, earlier_checkpoints, read_state, restore_checkpoint, save_checkpoint
 from vae_tune.config import StudyConfig
 from vae_tune.data.dataset import Dataset, make_probe, split_indices, training_batches
 from vae_tune.distribute import choose_devices, configure_threads, dtype_policy
-from vae_tune.evaluation import DIVERGED_OBJECTIVE, evaluate_probe
+from vae_tune.evaluation import WORST_SCORES, ProbeScorer
 from vae_tune.model import build_vae
 from vae_tune.resources import check_batch_split
+from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE
 
 
 class TrialRunner:
@@ -44,17 +51,19 @@ class TrialRunner:
         with self.strategy.scope(), dtype_policy(self.devices.precision):
             self.model = build_vae(self.model_config, self.training.learning_rate, seed=self.training.seed)
         self.train_indices, validation = split_indices(len(dataset), study.data.validation_fraction, study.data.seed)
-        self.validation_indices = validation
         self.probe = make_probe(dataset, validation, study.objective, seed=study.data.seed)
+        self.scorer = ProbeScorer(self.probe, study.objective)
         self.epoch = 0  # epochs completed
 
-    def restore(self, directory: str) -> None:
+    def restore(self, directory: str | Path) -> dict[str, Any]:
+        """Load a checkpoint (CheckpointError if it is damaged); returns its saved state."""
         with self.strategy.scope():
             state = restore_checkpoint(self.model, directory)
         self.epoch = int(state["epoch"])
+        return state
 
-    def save(self, directory: str, metrics: dict[str, Any]) -> None:
-        save_checkpoint(
+    def save(self, directory: str | Path, metrics: dict[str, Any]) -> dict[str, Any]:
+        return save_checkpoint(
             self.model,
             directory,
             {
@@ -67,9 +76,6 @@ class TrialRunner:
             },
         )
 
-    def _batches(self, indices: np.ndarray, seed: int):
-        return training_batches(self.dataset.images, indices, self.training.batch_size, seed, self.devices.replicas)
-
     def epoch_batches(self):
         """The next epoch's training batches, with the sampling noise reseeded for that epoch.
 
@@ -77,7 +83,9 @@ class TrialRunner:
         """
         epoch_seed = self.training.seed * 100_003 + self.epoch
         self.model.sampling.reseed(epoch_seed)
-        return self._batches(self.train_indices, epoch_seed)
+        return training_batches(
+            self.dataset.images, self.train_indices, self.training.batch_size, epoch_seed, self.devices.replicas
+        )
 
     def train_epoch(self) -> dict[str, Any]:
         """Train one epoch, then score it. Returns the metrics to report."""
@@ -103,16 +111,51 @@ class TrialRunner:
             "device/summary": self.devices.describe(),
         }
         if not all(math.isfinite(value) for value in train.values()):
-            return {**result, **{k: float(v) if math.isfinite(v) else None for k, v in train.items()},
-                    "diverged": True, "objective": DIVERGED_OBJECTIVE}
+            # NaN is not valid JSON and poisons searchers: record which losses broke, report worst scores.
+            broken = {name: None for name, value in train.items() if not math.isfinite(value)}
+            return {**result, **broken, **WORST_SCORES, "diverged": True}
         started = time.perf_counter()
-        validation = self.model.evaluate(self._batches(self.validation_indices, 0), verbose=0, return_dict=True)
-        scores = evaluate_probe(self.model, self.probe, self.study.objective)
-        result.update({f"val/{name}": float(value) for name, value in validation.items()})
-        result.update(scores)
+        # Validation losses come from the probe pass too: a separate pass over the whole
+        # validation split doubled the evaluation cost (benchmarks/evaluation_share.py).
+        result.update(self.scorer.score(self.model))
         result["time/eval_seconds"] = time.perf_counter() - started
         result["diverged"] = False
         return result
+
+
+def restore_latest(runner: TrialRunner, checkpoint) -> dict[str, Any]:
+    """Resume from Tune's checkpoint, or from the newest intact one before it.
+
+    Returns what was resumed, for the next report. A damaged newest checkpoint
+    (truncated by a crash or a full disk) costs one more epoch, not the trial.
+    """
+    if checkpoint is None:
+        return {}
+    local = checkpoint.filesystem.type_name == "local"
+    candidates = [Path(checkpoint.path), *earlier_checkpoints(checkpoint.path)] if local else [None]
+    for candidate in candidates:
+        try:
+            if candidate is None:  # remote storage: fetch Tune's checkpoint only
+                with checkpoint.as_directory() as directory:
+                    state = runner.restore(directory)
+            else:
+                state = runner.restore(candidate)
+        except CheckpointError as error:
+            warnings.warn(f"vae-tune: cannot resume from {candidate or checkpoint.path}: {error}", stacklevel=2)
+            continue
+        if candidate is not None and candidate != Path(checkpoint.path):
+            warnings.warn(f"vae-tune: resumed from the earlier checkpoint {candidate} (epoch {state['epoch']})",
+                          stacklevel=2)
+        return {"resumed_from_epoch": runner.epoch, "resumed_from_sha256": state["weights"]["sha256"]}
+    warnings.warn("vae-tune: no intact checkpoint left; this trial starts again from epoch 0", stacklevel=2)
+    return {"resumed_from_epoch": 0}
+
+
+def record_start(trial_dir: Path, resumed: dict[str, Any]) -> None:
+    """One line per start of this trial in starts.log: how often it ran, and from where."""
+    line = {"pid": os.getpid(), "time": time.time(), "resumed_from_epoch": resumed.get("resumed_from_epoch")}
+    with open(trial_dir / STARTS_FILE, "a") as log:
+        log.write(json.dumps(line) + "\n")
 
 
 def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset) -> None:
@@ -123,15 +166,54 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset) -> N
     configure_threads(study.resources.cpus_per_trial)
     runner = TrialRunner(study, config, dataset, gpu_ids=[str(i) for i in ray.get_gpu_ids()])
     print(f"vae-tune trial: {runner.devices.describe()}", flush=True)  # the trial's log; --verbose shows it
-    node_id = ray.get_runtime_context().get_node_id()
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            runner.restore(directory)
+    node = {"device/node_id": ray.get_runtime_context().get_node_id()}
+    resumed = restore_latest(runner, tune.get_checkpoint())
+    record_start(Path(tune.get_context().get_trial_dir()), resumed)
     while runner.epoch < runner.training.epochs:
-        metrics = {**runner.train_epoch(), "device/node_id": node_id}
+        metrics = {**runner.train_epoch(), **node, **resumed}
+        resumed = {}
         with tempfile.TemporaryDirectory() as directory:
-            runner.save(directory, metrics)
+            saved = runner.save(directory, metrics)
+            # In the epoch's results for good: checkpoints themselves are pruned to the best two.
+            metrics["checkpoint_sha256"] = saved["weights"]["sha256"]
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
         if metrics["diverged"]:
             return
+
+
+def with_trial_timeout(trainable: Callable, seconds: float) -> Callable:
+    """Stop any attempt of a trial that runs longer than `seconds`, and record it as timed out.
+
+    A hung trial reports nothing, so nothing on Tune's side can stop it: a timer
+    in the trial process writes timed_out.json into the trial directory and kills
+    the process. Tune then sees a crashed trial and retries it; the retry finds
+    the marker and ends the trial at once with worst-case scores, so the study
+    goes on and the trial never holds its GPU again.
+    """
+    if seconds <= 0:
+        return trainable
+
+    @functools.wraps(trainable)
+    def guarded(config: dict[str, Any], **parameters) -> None:
+        from ray import tune
+
+        marker = Path(tune.get_context().get_trial_dir()) / TIMEOUT_FILE
+        if marker.exists():
+            checkpoint = tune.get_checkpoint()
+            epoch = read_state(checkpoint.path)["epoch"] if checkpoint is not None else 0
+            tune.report({**WORST_SCORES, "epoch": epoch, "diverged": False, "timed_out": True})
+            return
+        timer = threading.Timer(seconds, _time_out, args=(marker, seconds))
+        timer.daemon = True
+        timer.start()
+        try:
+            trainable(config, **parameters)
+        finally:
+            timer.cancel()
+
+    return guarded
+
+
+def _time_out(marker: Path, seconds: float) -> None:
+    marker.write_text(json.dumps({"trial_timeout": seconds, "time": time.time(), "pid": os.getpid()}))
+    os.kill(os.getpid(), signal.SIGKILL)  # the only stop a hung thread cannot ignore

@@ -14,18 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vae_tune.config import StudyConfig, study_from_dict
 from vae_tune.checkpoint import STATE_FILE
-from vae_tune.study import METRIC, STUDY_FILE
+from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE
+from vae_tune.study import METRIC, load_study_config
 
 SCORES = ("objective", "val/blur", "val/roughness")
-
-
-def load_study_config(experiment_dir: str | Path) -> StudyConfig:
-    path = Path(experiment_dir) / STUDY_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{experiment_dir} is not a vae-tune experiment: {STUDY_FILE} is missing")
-    return study_from_dict(json.loads(path.read_text()))
 
 
 def read_trial_results(trial_dir: Path) -> pd.DataFrame:
@@ -52,7 +45,17 @@ def best_checkpoint(trial_dir: Path) -> tuple[Path | None, float]:
 
 
 def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int) -> str:
-    if (trial_dir / "error.txt").is_file():
+    """finished, stopped early, diverged, timed out, failed or pending, from the trial's files.
+
+    Ray Tune leaves error.txt behind after a crash even when the retry then
+    succeeds, so a trial only counts as failed if that error came after its
+    last result.
+    """
+    error = trial_dir / "error.txt"
+    results = trial_dir / "result.json"
+    if (trial_dir / TIMEOUT_FILE).is_file():
+        return "timed out"
+    if error.is_file() and (history.empty or error.stat().st_mtime > results.stat().st_mtime):
         return "failed"
     if history.empty:
         return "pending"
@@ -60,6 +63,11 @@ def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int) -> str:
         return "diverged"
     epochs = int(history["epoch"].max())
     return "finished" if epochs >= max_epochs else "stopped early"
+
+
+def _starts(trial_dir: Path) -> int:
+    path = trial_dir / STARTS_FILE
+    return len(path.read_text().splitlines()) if path.is_file() else 0
 
 
 def load_results(experiment_dir: str | Path) -> pd.DataFrame:
@@ -76,8 +84,12 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
         history = read_trial_results(trial_dir)
         row = {"trial_id": trial_dir.name.removeprefix("trial_"), **params,
                "status": _status(history, trial_dir, study.training.epochs),
-               "epochs": int(history["epoch"].max()) if not history.empty else 0}
-        healthy = history[~history["diverged"].astype(bool)] if not history.empty else history
+               "epochs": int(history["epoch"].max()) if not history.empty else 0,
+               "starts": _starts(trial_dir)}
+        healthy = history
+        for flag in ("diverged", "timed_out"):  # their worst-case scores are not real scores
+            if flag in healthy:
+                healthy = healthy[~healthy[flag].fillna(False).astype(bool)]
         if not healthy.empty:
             last, best = healthy.iloc[-1], healthy.loc[healthy[METRIC].idxmin()]
             row.update({f"last_{name}": float(last[name]) for name in SCORES})

@@ -51,8 +51,10 @@ class Probe:
     """The fixed held-out images every trial of a study is scored on."""
 
     images: np.ndarray  # float32 [M, H, W, 3] in [0, 1]: blur is measured on these
-    pair_starts: np.ndarray  # float32 [P, H, W, 3]: interpolation sources
-    pair_ends: np.ndarray  # float32 [P, H, W, 3]: interpolation targets
+    pair_starts: np.ndarray  # float32 [P, H, W, 3]: same-category interpolation sources
+    pair_ends: np.ndarray  # float32 [P, H, W, 3]: their targets
+    cross_starts: np.ndarray  # float32 [Q, H, W, 3]: different-category sources (Q may be 0)
+    cross_ends: np.ndarray  # float32 [Q, H, W, 3]
 
 
 def interpolation_pairs(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
@@ -63,29 +65,47 @@ def interpolation_pairs(labels: np.ndarray, count: int, seed: int) -> np.ndarray
     so the pairs cover as many of them as there are pairs.
     """
     rng = np.random.default_rng(seed)
-    by_category = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
-    pools = [members for members in by_category if len(members) >= 2]
+    pools = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
     pairs: list[tuple[int, int]] = []
     position = 0
-    while len(pairs) < count and pools:
-        for members in list(pools):
+    while len(pairs) < count and any(position + 1 < len(members) for members in pools):
+        for members in pools:
             if position + 1 < len(members) and len(pairs) < count:
                 pairs.append((int(members[position]), int(members[position + 1])))
         position += 2
-        pools = [members for members in pools if position + 1 < len(members)]
     if len(pairs) < count:  # too few same-category items: fill with any distinct pairs
-        order = rng.permutation(len(labels))
         used = {i for pair in pairs for i in pair}
-        spare = [int(i) for i in order if int(i) not in used]
-        pairs += [(spare[i], spare[i + 1]) for i in range(0, len(spare) - 1, 2)][: count - len(pairs)]
-    return np.asarray(pairs[:count], dtype=np.int64).reshape(-1, 2)
+        spare = [int(i) for i in rng.permutation(len(labels)) if int(i) not in used]
+        pairs += list(zip(spare[0::2], spare[1::2]))[: count - len(pairs)]
+    return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def cross_category_pairs(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` index pairs [count, 2] whose two items have different labels (fewer if impossible)."""
+    rng = np.random.default_rng(seed + 1)  # a stream of its own: same-category pairs stay as they were
+    order = rng.permutation(len(labels))
+    pairs: list[tuple[int, int]] = []
+    for first, second in zip(order[0::2], order[1::2]):
+        if labels[first] != labels[second]:
+            pairs.append((int(first), int(second)))
+        if len(pairs) == count:
+            break
+    return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
 
 
 def make_probe(dataset: Dataset, validation: np.ndarray, objective: ObjectiveConfig, seed: int) -> Probe:
-    images = dataset.images[validation[: objective.probe_images]]
-    pairs = validation[interpolation_pairs(dataset.labels[validation], objective.probe_pairs, seed)]
-    as_float = lambda array: array.astype(np.float32) / 255.0  # noqa: E731
-    return Probe(as_float(images), as_float(dataset.images[pairs[:, 0]]), as_float(dataset.images[pairs[:, 1]]))
+    """Probe images and pairs, all from the validation split, chosen by `seed` alone."""
+    labels = dataset.labels[validation]
+    within = validation[interpolation_pairs(labels, objective.probe_pairs, seed)]
+    across = validation[cross_category_pairs(labels, objective.probe_cross_pairs, seed)]
+    as_float = lambda indices: dataset.images[indices].astype(np.float32) / 255.0  # noqa: E731
+    return Probe(
+        images=as_float(validation[: objective.probe_images]),
+        pair_starts=as_float(within[:, 0]),
+        pair_ends=as_float(within[:, 1]),
+        cross_starts=as_float(across[:, 0]),
+        cross_ends=as_float(across[:, 1]),
+    )
 
 
 def training_batches(images: np.ndarray, indices: np.ndarray, batch_size: int, seed: int, replicas: int = 1):

@@ -1,0 +1,66 @@
+"""What share of an epoch goes to scoring, at the default study's sizes.
+
+Trains one trial of `studies/local.toml` (or --study) for a few epochs and
+times, every epoch, the training pass, the validation loss pass and the probe
+scoring (blur, roughness, diagnostics). The first epoch is dropped (tracing).
+
+    python -m benchmarks.evaluation_share [--study local] [--epochs 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", default="local")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+
+    from vae_tune.config import load_study
+    from vae_tune.data.dataset import load_dataset
+    from vae_tune.distribute import configure_threads
+    from vae_tune.trainable import TrialRunner
+
+    configure_threads(1)  # a trial's share of a 2-core machine in the local study
+    study = load_study(args.study, args.overrides)
+    runner = TrialRunner(study, {"latent_dim": 256, "kl_weight": 0.05}, load_dataset(study.data))
+    rows = []
+    for _ in range(args.epochs):
+        result = runner.train_epoch()
+        started = time.perf_counter()
+        runner.scorer.score(runner.model)
+        probe_seconds = time.perf_counter() - started
+        rows.append({"train": result["time/train_seconds"], "eval": result["time/eval_seconds"], "probe": probe_seconds})
+    rows = rows[1:] or rows
+    share = [row["eval"] / row["train"] for row in rows]
+    probe_share = [row["probe"] / row["train"] for row in rows]
+    summary = {
+        "study": study.name,
+        "image_size": study.data.image_size,
+        "train_images": len(runner.train_indices),
+        "probe_images": len(runner.probe.images),
+        "interpolated_points": (len(runner.probe.pair_starts) + len(runner.probe.cross_starts))
+        * (study.objective.interpolation_steps + 1),
+        "train_seconds_median": statistics.median(r["train"] for r in rows),
+        "eval_seconds_median": statistics.median(r["eval"] for r in rows),
+        "eval_share_median": statistics.median(share),
+        "eval_share_range": [min(share), max(share)],
+        "probe_scoring_share_median": statistics.median(probe_share),
+    }
+    print(json.dumps(summary, indent=2))
+    print(f"evaluation / training time per epoch: {summary['eval_share_median']:.1%} "
+          f"(range {min(share):.1%}..{max(share):.1%}; target <= 10%); "
+          f"probe scoring alone {summary['probe_scoring_share_median']:.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""Names of the files vae-tune writes into a trial's directory, beside Ray Tune's own.
+
+Kept apart from the trainable so that reading results never imports TensorFlow.
+"""
+
+STARTS_FILE = "starts.log"  # one JSON line per start of the trial: how often it ran, and from which epoch
+TIMEOUT_FILE = "timed_out.json"  # written when execution.trial_timeout stopped the trial
