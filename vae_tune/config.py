@@ -177,7 +177,7 @@ def available_studies() -> list[str]:
 def resolve_study_path(name_or_path: str) -> Path:
     """A study name from `studies/` (`local`, `smoke`) or a path to a TOML file."""
     path = Path(name_or_path).expanduser()
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix == ".toml" or path.is_file():  # a directory (cluster/) is no study: try the name
         if not path.is_file():
             raise ConfigError(f"study file {path} does not exist")
         return path
