@@ -22,7 +22,7 @@ from tests.conftest import TINY_OVERRIDES  # noqa: E402
 from vae_tune.config import load_study  # noqa: E402
 from vae_tune.resources import ClusterError  # noqa: E402
 from vae_tune.storage import fetch_experiment  # noqa: E402
-from vae_tune.study import run_study  # noqa: E402
+from vae_tune.study import resume_study, run_study  # noqa: E402
 
 
 class Concurrency(tune.Callback):
@@ -69,6 +69,8 @@ try:
         "shared": scenario(out, "0.5", 4, str(out / "results")),
         "too_big": scenario(out, "4", 2, str(out / "results")),
     }
+    resumed = resume_study(report["whole"]["experiment"], address=cluster.address)  # from the URI
+    report["resumed"] = {"trials": len(resumed.results), "interrupted": resumed.interrupted}
     local = fetch_experiment(report["whole"]["experiment"], out / "fetched")
     report["fetched"] = sorted(str(p.relative_to(local)) for p in local.rglob("*") if p.is_file())
     print(json.dumps(report))

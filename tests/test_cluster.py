@@ -77,6 +77,7 @@ def test_results_on_a_storage_uri_come_back_for_the_report(fake_gpu_cluster):
     assert sum(name.endswith("/result.json") for name in fetched) == 2
     assert sum(name.endswith("/trial.json") for name in fetched) == 2
     assert sum(name.endswith("vae.weights.h5") for name in fetched) == 1  # the best trial's only
+    assert report["resumed"] == {"trials": 2, "interrupted": False}  # resume reads the study from the URI too
 
 
 NODES = [Node("10.0.0.1", 8, 0), Node("10.0.0.2", 4, 2), Node("10.0.0.3", 8, 4)]
