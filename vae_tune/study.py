@@ -176,7 +176,10 @@ def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
     try:
         ray.init(address=address, **options)
     except ConnectionError as error:
-        raise ClusterError(f"Ray cluster at {address!r}: {error}") from None
+        hint = ""
+        if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":  # Ray 2.60 sends no token unless asked
+            hint = "; if it uses token authentication, set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+        raise ClusterError(f"Ray cluster at {address!r}: {error}{hint}") from None
 
 
 def _check_reachable(address: str) -> None:
