@@ -1,10 +1,7 @@
-import warnings
-
 import numpy as np
 import pytest
-from PIL import Image
 
-from vae_tune.config import DataConfig, ObjectiveConfig
+from vae_tune.config import DataConfig, DataError, ObjectiveConfig
 from vae_tune.data.dataset import (
     Dataset,
     interpolation_pairs,
@@ -13,18 +10,43 @@ from vae_tune.data.dataset import (
     split_indices,
     training_batches,
 )
-from vae_tune.data.folder import load_folder
+
+
+IDS = [f"photos/{i:05d}.jpg" for i in range(2000)]
 
 
 def test_split_is_deterministic_disjoint_and_complete():
-    train, validation = split_indices(100, 0.2, seed=3)
-    again_train, again_validation = split_indices(100, 0.2, seed=3)
+    train, validation = split_indices(IDS, 0.2, seed=3)
+    again_train, again_validation = split_indices(list(IDS), 0.2, seed=3)
     np.testing.assert_array_equal(train, again_train)
     np.testing.assert_array_equal(validation, again_validation)
-    assert len(validation) == 20
+    assert 0.17 < len(validation) / len(IDS) < 0.23
     assert set(train).isdisjoint(validation)
-    assert sorted([*train, *validation]) == list(range(100))
-    assert not np.array_equal(validation, split_indices(100, 0.2, seed=4)[1])
+    assert sorted([*train, *validation]) == list(range(len(IDS)))
+    assert not np.array_equal(validation, split_indices(IDS, 0.2, seed=4)[1])
+
+
+def test_split_keeps_every_image_on_its_side_when_files_are_added_or_reordered():
+    held_out = {IDS[i] for i in split_indices(IDS[:1500], 0.2, seed=0)[1]}
+    grown = IDS[1500:] + IDS[:1500][::-1]  # new files first, old ones in another order
+    held_out_after = {grown[i] for i in split_indices(grown, 0.2, seed=0)[1]}
+    assert held_out_after & set(IDS[:1500]) == held_out
+
+
+def test_split_of_a_tiny_dataset_holds_out_two_and_trains_on_the_rest():
+    train, validation = split_indices(["a", "b", "c", "d"], 0.01, seed=0)
+    assert len(validation) == 2 and len(train) == 2
+    train, validation = split_indices(["a", "b", "c"], 0.99, seed=0)
+    assert len(validation) == 2 and len(train) == 1
+    with pytest.raises(DataError, match="at least 3"):
+        split_indices(["a", "b"], 0.5, seed=0)
+
+
+def test_synthetic_split_is_deterministic():
+    dataset = load_dataset(DataConfig(image_size=16, samples=40))
+    assert dataset.ids == tuple(str(i) for i in range(40))
+    first = split_indices(dataset.ids, 0.25, seed=0)
+    np.testing.assert_array_equal(first[1], split_indices(load_dataset(DataConfig(image_size=16, samples=40)).ids, 0.25, 0)[1])
 
 
 def test_pairs_are_distinct_and_within_a_category():
@@ -43,8 +65,9 @@ def test_pairs_fall_back_to_mixed_categories_when_needed():
 
 
 def test_probe_comes_from_validation_images():
-    dataset = load_dataset(DataConfig(image_size=16, samples=40))
-    _, validation = split_indices(40, 0.25, seed=0)
+    dataset = load_dataset(DataConfig(image_size=16, samples=80))
+    _, validation = split_indices(dataset.ids, 0.25, seed=0)
+    assert len(validation) >= 6
     probe = make_probe(dataset, validation, ObjectiveConfig(probe_images=6, probe_pairs=2), seed=0)
     assert probe.images.shape == (6, 16, 16, 3) and probe.images.dtype == np.float32
     assert probe.pair_starts.shape == probe.pair_ends.shape == (2, 16, 16, 3)
@@ -66,32 +89,6 @@ def test_training_batches_cover_each_index_once_in_a_seeded_order():
     assert any(order(seed=s) != first for s in range(1, 5))
 
 
-def test_folder_loader_keeps_aspect_labels_and_skips_broken_files(tmp_path):
-    (tmp_path / "shoes").mkdir()
-    (tmp_path / "bags").mkdir()
-    Image.new("RGB", (60, 80), (200, 0, 0)).save(tmp_path / "shoes" / "tall.jpg")  # a Kaggle-style portrait
-    Image.new("L", (40, 40), 50).save(tmp_path / "shoes" / "gray.png")
-    Image.new("RGBA", (32, 32), (0, 0, 255, 0)).save(tmp_path / "bags" / "transparent.png")
-    (tmp_path / "bags" / "broken.jpg").write_bytes(b"not an image")
-    with pytest.warns(UserWarning, match=r"skipped 1 unreadable image.*broken.jpg"):
-        dataset = load_folder(tmp_path, image_size=16)
-    assert isinstance(dataset, Dataset) and dataset.images.shape == (3, 16, 16, 3)
-    assert dataset.label_names == ("bags", "shoes")
-    by_name = dict(zip(["transparent", "gray", "tall"], dataset.images))
-    np.testing.assert_array_equal(by_name["transparent"], 255)  # transparent pixels become white
-    tall = by_name["tall"].astype(int)
-    assert tall[8, 0].tolist() == [255, 255, 255]  # padded with white at the sides, not stretched
-    assert tall[8, 8, 0] > 150 and tall[8, 8, 1] < 60
-
-
-def test_folder_without_images_is_a_clear_error(tmp_path):
-    (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(ValueError, match=r"no usable image in .*"):
-        load_folder(tmp_path, image_size=16)
-    with pytest.raises(FileNotFoundError, match="is not a directory"):
-        load_folder(tmp_path / "missing", image_size=16)
-
-
 def test_cross_pairs_join_different_categories_and_leave_same_category_pairs_alone():
     from vae_tune.data.dataset import cross_category_pairs
 
@@ -104,7 +101,7 @@ def test_cross_pairs_join_different_categories_and_leave_same_category_pairs_alo
 
 def test_probe_has_both_pair_sets_from_validation():
     dataset = load_dataset(DataConfig(image_size=16, samples=60))
-    _, validation = split_indices(60, 0.5, seed=0)
+    _, validation = split_indices(dataset.ids, 0.5, seed=0)
     probe = make_probe(dataset, validation, ObjectiveConfig(probe_pairs=3, probe_cross_pairs=4), seed=0)
     assert probe.pair_starts.shape[0] == 3 and probe.cross_starts.shape == probe.cross_ends.shape == (4, 16, 16, 3)
     validation_images = {dataset.images[i].tobytes() for i in validation}

@@ -16,7 +16,8 @@ DEFAULT_STUDY = "local"
 def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", nargs="?", default=DEFAULT_STUDY,
                         help=f"a study name ({', '.join(available_studies())}) or a .toml file; default {DEFAULT_STUDY}")
-    parser.add_argument("--data", metavar="PATH", help="train on this folder of images instead of the study's data")
+    parser.add_argument("--data", metavar="PATH",
+                        help="train on this folder of images (or Kaggle dataset, if it has styles.csv) instead of the study's data")
     parser.add_argument("--samples", type=int, metavar="N", help="number of trials (search.num_samples)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a study value, e.g. --set training.epochs=3 (repeatable)")
@@ -25,7 +26,9 @@ def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
 def resolve_study(args: argparse.Namespace) -> StudyConfig:
     overrides = list(args.overrides)
     if args.data:
-        overrides += ["data.source=folder", f"data.path={json.dumps(str(Path(args.data).expanduser().resolve()))}"]
+        path = Path(args.data).expanduser().resolve()
+        source = "kaggle" if (path / "styles.csv").is_file() else "folder"
+        overrides += [f"data.source={source}", f"data.path={json.dumps(str(path))}"]
     if args.samples is not None:
         overrides.append(f"search.num_samples={args.samples}")
     return load_study(args.study, overrides)
@@ -37,7 +40,8 @@ def describe_study(study: StudyConfig) -> str:
 
     lines = [f"study {study.name}: {study.description}".rstrip(": ")]
     data = study.data
-    where = f" from {data.path}" if data.source == "folder" else ""
+    where = f" from {data.path}" if data.source != "synthetic" else ""
+    where += f" filtered by {data.filters}" if data.filters else ""
     lines.append(f"  data       {data.source}{where}, {data.samples} images at {data.image_size}x{data.image_size}, "
                  f"{data.validation_fraction:.0%} held out (seed {data.seed})")
     lines.append("  search")

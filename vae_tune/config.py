@@ -36,7 +36,7 @@ DISTRIBUTIONS = ("choice", "grid", "loguniform", "uniform")
 SEARCH_ALGORITHMS = ("random", "tpe", "nsga2")
 OBJECTIVE_KINDS = ("scalar", "pareto")
 SCHEDULERS = ("asha", "fifo")
-DATA_SOURCES = ("synthetic", "folder")
+DATA_SOURCES = ("synthetic", "folder", "kaggle")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 ALL_REDUCE = ("auto", "nccl", "hierarchical_copy", "one_device")
 WHOLE_NODE = "node"  # resources.gpus_per_trial: every GPU of a node
@@ -46,14 +46,27 @@ class ConfigError(ValueError):
     """A study file or override is invalid; the message names the key."""
 
 
+class DataError(ConfigError):
+    """The data a study points at cannot be used (no usable image, an unknown column); the message names the key."""
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = "synthetic"  # synthetic: the embedded catalogue; folder: a directory of images
-    path: str = ""  # directory of images, for source = "folder"
+    # synthetic: the embedded catalogue; folder: a directory of images; kaggle: styles.csv + images/<id>.jpg
+    source: str = "synthetic"
+    path: str = ""  # the directory, for source = "folder" or "kaggle"
     image_size: int = 128  # square side in pixels; the encoder halves it 3 times, the decoder needs /16
-    samples: int = 2048  # images to generate (synthetic) or the most to use (folder)
+    # Images to generate (synthetic) or the most to use (folder, kaggle): a subset chosen by a
+    # stable hash of each image's identity, so it keeps its members when files are added.
+    samples: int = 2048
     validation_fraction: float = 0.1  # held out from training; the evaluation probe comes from here
     seed: int = 0  # fixes generation and the train/validation split for every trial
+    # kaggle: keep rows whose styles.csv column holds the value, or one of a list of values,
+    # e.g. { masterCategory = "Footwear", gender = ["Men", "Women"] }; case-insensitive.
+    filters: dict[str, Any] = field(default_factory=dict)
+    label_column: str = "articleType"  # kaggle: the styles.csv column that labels each image
+    cache_dir: str = "~/.cache/vae-tune"  # decoded images, built once and reused by later runs
+    workers: int = 0  # processes that decode a new cache; 0: one per available core (fewer for small datasets)
 
 
 @dataclass(frozen=True)
@@ -351,11 +364,29 @@ _PARAMETER_CHECKS = {
 }
 
 
+def _check_filters(data: DataConfig) -> None:
+    _require(isinstance(data.filters, dict), f"data.filters: must be a table of column = value(s), got {data.filters!r}")
+    _require(
+        not data.filters or data.source == "kaggle",
+        f"data.filters: only the kaggle source has columns to filter on; data.source is {data.source!r}",
+    )
+    for column, value in data.filters.items():
+        values = value if isinstance(value, list) else [value]
+        _require(
+            bool(values) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values),
+            f"data.filters.{column}: must be a string, an integer or a non-empty list of them, got {value!r}",
+        )
+
+
 def validate(study: StudyConfig) -> None:
     data, model, training, objective, search = study.data, study.model, study.training, study.objective, study.search
     _require(bool(study.name) and "/" not in study.name, f"name: must be a non-empty name without '/', got {study.name!r}")
     _check_one_of("data.source", data.source, DATA_SOURCES)
-    _require(data.source != "folder" or bool(data.path), "data.path: required when data.source = \"folder\"")
+    _require(data.source == "synthetic" or bool(data.path), f"data.path: required when data.source = \"{data.source}\"")
+    _check_filters(data)
+    _require(bool(data.label_column), "data.label_column: must name a styles.csv column, got an empty string")
+    _require(bool(data.cache_dir), "data.cache_dir: must be a directory, got an empty string")
+    _require(isinstance(data.workers, int) and data.workers >= 0, f"data.workers: must be an integer >= 0, got {data.workers!r}")
     _require(
         isinstance(data.image_size, int) and data.image_size >= 16 and data.image_size % 16 == 0,
         f"data.image_size: must be a positive multiple of 16 (16, 32, 64, 128, ...), got {data.image_size!r}",

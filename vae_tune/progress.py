@@ -43,9 +43,14 @@ class ProgressPrinter(tune.Callback):
         if devices and self.devices.get(trial.trial_id) != devices:  # first result, or resumed elsewhere
             self.devices[trial.trial_id] = devices
             self._print(trial, f"trains on {devices}")
+        if result.get("timed_out"):
+            self._print(trial, "stopped by execution.trial_timeout")
+            return
         if result.get("diverged"):
             self._print(trial, f"epoch {epoch}/{self.max_epochs}: loss is NaN/inf, trial diverged")
             return
+        if "resumed_from_epoch" in result:
+            self._print(trial, f"resumed from its epoch-{result['resumed_from_epoch']} checkpoint")
         self._print(
             trial,
             f"epoch {epoch:>2}/{self.max_epochs}  objective {result['objective']:.4f}  "
@@ -55,7 +60,8 @@ class ProgressPrinter(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         epoch = self.last_epoch.get(trial.trial_id, 0)
-        if epoch < self.max_epochs and not trial.last_result.get("diverged"):
+        last = trial.last_result
+        if epoch < self.max_epochs and not last.get("diverged") and not last.get("timed_out"):
             self._print(trial, f"stopped early by the scheduler after epoch {epoch}")
         else:
             self._print(trial, f"done after epoch {epoch}")

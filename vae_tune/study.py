@@ -16,6 +16,7 @@ from vae_tune.config import Parameter, StudyConfig, study_from_dict, to_dict
 from vae_tune.data.dataset import Dataset, load_dataset
 from vae_tune.resources import ClusterError, alive_nodes, await_trial_request, trials_at_once
 from vae_tune.storage import is_uri, read_text, write_text
+from vae_tune.trial_files import trial_dirname
 
 METRIC, MODE = "objective", "min"
 PARETO_METRICS = ["val/blur", "val/roughness"]
@@ -50,7 +51,9 @@ def search_algorithm(study: StudyConfig):
         return OptunaSearch(metric=METRIC, mode=MODE, sampler=sampler)
     from ray.tune.search import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=seed)  # seeded: the same study samples the same trials
+    # Seeded: the same study samples the same trials. The concurrency limit goes here: Tune
+    # ignores TuneConfig.max_concurrent_trials when it is handed a generator instance.
+    return BasicVariantGenerator(random_state=seed, max_concurrent=study.search.max_concurrent_trials)
 
 
 def scheduler(study: StudyConfig):
@@ -98,15 +101,18 @@ def tune_config(study: StudyConfig):
         num_samples=study.search.num_samples,
         search_alg=search_algorithm(study),
         scheduler=scheduler(study),
-        max_concurrent_trials=study.search.max_concurrent_trials or None,
-        trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+        max_concurrent_trials=(study.search.max_concurrent_trials or None) if study.search.algorithm != "random" else None,
+        trial_dirname_creator=lambda trial: trial_dirname(trial.trial_id),
     )
 
 
-def wrap_trainable(study: StudyConfig, dataset: Dataset, request: dict[str, float], trainable: Callable | None = None):
+def wrap_trainable(
+    study: StudyConfig, dataset: Dataset, experiment: str, request: dict[str, float], trainable: Callable | None = None
+):
     """The trial function as Tune runs it: time limit, shared data, resources.
 
-    `request`: one trial's {"cpu": c, "gpu": g}, from `trial_request` ("node" resolved).
+    `experiment`: the experiment's path or URI; `request`: one trial's {"cpu": c, "gpu": g},
+    from `trial_request` ("node" resolved).
     """
     from ray import tune
 
@@ -115,7 +121,7 @@ def wrap_trainable(study: StudyConfig, dataset: Dataset, request: dict[str, floa
     guarded = with_trial_timeout(trainable or train_vae, study.execution.trial_timeout)
     return tune.with_resources(
         # with_parameters puts the images in the object store once; every trial reads them zero-copy.
-        tune.with_parameters(guarded, study=study, dataset=dataset),
+        tune.with_parameters(guarded, study=study, dataset=dataset, experiment_dir=experiment),
         request,
     )
 
@@ -143,7 +149,7 @@ def build_tuner(
         failure_config=tune.FailureConfig(max_failures=study.execution.max_failures),
     )
     return tune.Tuner(
-        wrap_trainable(study, dataset, request, trainable),
+        wrap_trainable(study, dataset, f"{storage_root(study)}/{name}", request, trainable),
         param_space=search_space(study),
         tune_config=tune_config(study),
         run_config=run_config,
@@ -312,7 +318,9 @@ def resume_study(
     ensure_ray(address, verbose=verbose)
     request = check_cluster(study)  # "node" resolved against the cluster it resumes on
     retry = study.execution.retry_errored_on_resume if retry_errored is None else retry_errored
-    tuner = tune.Tuner.restore(experiment, trainable=wrap_trainable(study, dataset, request, trainable), resume_errored=retry)
+    tuner = tune.Tuner.restore(
+        experiment, trainable=wrap_trainable(study, dataset, experiment, request, trainable), resume_errored=retry
+    )
     print(f"vae-tune: resuming {experiment}", flush=True)
     return _fit(tuner, expected_trials(study), experiment)
 

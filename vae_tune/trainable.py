@@ -30,7 +30,7 @@ from vae_tune.distribute import choose_devices, configure_threads, dtype_policy
 from vae_tune.evaluation import WORST_SCORES, ProbeScorer
 from vae_tune.model import build_vae
 from vae_tune.resources import check_batch_split
-from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE
+from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE, trial_dirname
 
 
 class TrialRunner:
@@ -50,7 +50,7 @@ class TrialRunner:
         check_batch_split(self.training.batch_size, self.devices.replicas)
         with self.strategy.scope(), dtype_policy(self.devices.precision):
             self.model = build_vae(self.model_config, self.training.learning_rate, seed=self.training.seed)
-        self.train_indices, validation = split_indices(len(dataset), study.data.validation_fraction, study.data.seed)
+        self.train_indices, validation = split_indices(dataset.ids, study.data.validation_fraction, study.data.seed)
         self.probe = make_probe(dataset, validation, study.objective, seed=study.data.seed)
         self.scorer = ProbeScorer(self.probe, study.objective)
         self.epoch = 0  # epochs completed
@@ -151,6 +151,24 @@ def restore_latest(runner: TrialRunner, checkpoint) -> dict[str, Any]:
     return {"resumed_from_epoch": 0}
 
 
+def trial_directory(experiment_dir: str) -> Path:
+    """Where this trial's own files live for good.
+
+    On local or shared-filesystem storage that is the trial's folder in the
+    experiment directory; Tune's per-session working directory would be
+    replaced when a resumed study starts a new session. For s3:// or gs://
+    storage, Tune's working directory, which Tune uploads.
+    """
+    from ray import tune
+
+    context = tune.get_context()
+    if "://" in experiment_dir:
+        return Path(context.get_trial_dir())
+    path = Path(experiment_dir) / trial_dirname(context.get_trial_id())
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def record_start(trial_dir: Path, resumed: dict[str, Any]) -> None:
     """One line per start of this trial in starts.log: how often it ran, and from where."""
     line = {"pid": os.getpid(), "time": time.time(), "resumed_from_epoch": resumed.get("resumed_from_epoch")}
@@ -158,7 +176,7 @@ def record_start(trial_dir: Path, resumed: dict[str, Any]) -> None:
         log.write(json.dumps(line) + "\n")
 
 
-def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset) -> None:
+def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, experiment_dir: str) -> None:
     """Ray Tune function trainable: one call trains one trial to its last epoch (or until stopped)."""
     import ray
     from ray import tune
@@ -168,7 +186,7 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset) -> N
     print(f"vae-tune trial: {runner.devices.describe()}", flush=True)  # the trial's log; --verbose shows it
     node = {"device/node_id": ray.get_runtime_context().get_node_id()}
     resumed = restore_latest(runner, tune.get_checkpoint())
-    record_start(Path(tune.get_context().get_trial_dir()), resumed)
+    record_start(trial_directory(experiment_dir), resumed)
     while runner.epoch < runner.training.epochs:
         metrics = {**runner.train_epoch(), **node, **resumed}
         resumed = {}
@@ -197,7 +215,7 @@ def with_trial_timeout(trainable: Callable, seconds: float) -> Callable:
     def guarded(config: dict[str, Any], **parameters) -> None:
         from ray import tune
 
-        marker = Path(tune.get_context().get_trial_dir()) / TIMEOUT_FILE
+        marker = trial_directory(parameters["experiment_dir"]) / TIMEOUT_FILE
         if marker.exists():
             checkpoint = tune.get_checkpoint()
             epoch = read_state(checkpoint.path)["epoch"] if checkpoint is not None else 0

@@ -5,3 +5,8 @@ Kept apart from the trainable so that reading results never imports TensorFlow.
 
 STARTS_FILE = "starts.log"  # one JSON line per start of the trial: how often it ran, and from which epoch
 TIMEOUT_FILE = "timed_out.json"  # written when execution.trial_timeout stopped the trial
+
+
+def trial_dirname(trial_id: str) -> str:
+    """The name of a trial's folder inside the experiment directory."""
+    return f"trial_{trial_id}"

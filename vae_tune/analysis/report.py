@@ -66,7 +66,7 @@ def render_best_grid(study, checkpoint: Path, path: Path) -> None:
     from vae_tune.data.dataset import load_dataset, make_probe, split_indices
 
     dataset = load_dataset(study.data)
-    _, validation = split_indices(len(dataset), study.data.validation_fraction, study.data.seed)
+    _, validation = split_indices(dataset.ids, study.data.validation_fraction, study.data.seed)
     probe = make_probe(dataset, validation, study.objective, seed=study.data.seed)
     model, _ = load_model(checkpoint)
     interpolation_grid(model, probe, steps=study.objective.interpolation_steps).save(path)

@@ -44,25 +44,42 @@ def best_checkpoint(trial_dir: Path) -> tuple[Path | None, float]:
     return best, best_value
 
 
-def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int) -> str:
-    """finished, stopped early, diverged, timed out, failed or pending, from the trial's files.
+def tune_statuses(experiment_dir: Path) -> dict[str, str]:
+    """Ray Tune's own status of each trial (TERMINATED, ERROR, RUNNING, PENDING, PAUSED).
 
-    Ray Tune leaves error.txt behind after a crash even when the retry then
-    succeeds, so a trial only counts as failed if that error came after its
-    last result.
+    Read from the newest experiment_state-*.json that Tune snapshots; empty if
+    there is none yet or its layout is not one we know.
     """
-    error = trial_dir / "error.txt"
-    results = trial_dir / "result.json"
+    states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    if not states:
+        return {}
+    try:
+        trial_data = json.loads(states[-1].read_text())["trial_data"]
+        trials = [json.loads(entry[0]) for entry in trial_data]
+        return {trial["trial_id"]: trial["status"] for trial in trials}
+    except (json.JSONDecodeError, KeyError, TypeError, IndexError):
+        return {}
+
+
+def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, tune_status: str | None) -> str:
+    """finished, stopped early, diverged, timed out, failed, running or pending.
+
+    Tune's status decides whether a trial failed: the error.txt it leaves behind
+    stays even when a retry then finished the trial.
+    """
     if (trial_dir / TIMEOUT_FILE).is_file():
         return "timed out"
-    if error.is_file() and (history.empty or error.stat().st_mtime > results.stat().st_mtime):
+    if tune_status == "ERROR" or (tune_status is None and history.empty and (trial_dir / "error.txt").is_file()):
         return "failed"
     if history.empty:
-        return "pending"
+        return "running" if tune_status == "RUNNING" else "pending"
     if bool(history["diverged"].iloc[-1]):
         return "diverged"
-    epochs = int(history["epoch"].max())
-    return "finished" if epochs >= max_epochs else "stopped early"
+    if int(history["epoch"].max()) >= max_epochs:
+        return "finished"
+    if tune_status in ("RUNNING", "PENDING", "PAUSED"):
+        return "running" if tune_status == "RUNNING" else "pending"
+    return "stopped early"
 
 
 def _starts(trial_dir: Path) -> int:
@@ -79,17 +96,21 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
     experiment_dir = Path(experiment_dir)
     study = load_study_config(experiment_dir)
     rows = []
+    statuses = tune_statuses(experiment_dir)
     for trial_dir in sorted(p.parent for p in experiment_dir.glob("*/params.json")):
         params = json.loads((trial_dir / "params.json").read_text())
         history = read_trial_results(trial_dir)
-        row = {"trial_id": trial_dir.name.removeprefix("trial_"), **params,
-               "status": _status(history, trial_dir, study.training.epochs),
+        trial_id = trial_dir.name.removeprefix("trial_")
+        row = {"trial_id": trial_id, **params,
+               "status": _status(history, trial_dir, study.training.epochs, statuses.get(trial_id)),
                "epochs": int(history["epoch"].max()) if not history.empty else 0,
                "starts": _starts(trial_dir)}
         healthy = history
         for flag in ("diverged", "timed_out"):  # their worst-case scores are not real scores
             if flag in healthy:
                 healthy = healthy[~healthy[flag].fillna(False).astype(bool)]
+        if healthy.empty:  # a trial that never scored: show the finite worst case it reported
+            healthy = history
         if not healthy.empty:
             last, best = healthy.iloc[-1], healthy.loc[healthy[METRIC].idxmin()]
             row.update({f"last_{name}": float(last[name]) for name in SCORES})

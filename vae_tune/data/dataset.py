@@ -1,25 +1,34 @@
-"""Images for a study: loaded once as uint8, split deterministically, fed through tf.data.
+"""Images for a study: loaded once as uint8, split by identity, fed through tf.data.
 
 The study driver calls `load_dataset` once; the arrays then travel to every
 trial through Ray's object store, so no trial decodes or generates images
-itself. Inside a trial, `training_batches` streams batches by index from that
-shared array instead of embedding it in the graph as a constant.
+itself. Folder and Kaggle images are decoded once per node into a cache
+(`vae_tune.data.cache`) that later loads memory-map. Inside a trial,
+`training_batches` streams batches by index from that shared array instead of
+embedding it in the graph as a constant.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
-from vae_tune.config import DataConfig, ObjectiveConfig
+from vae_tune.config import DataConfig, DataError, ObjectiveConfig
 
 
 @dataclass(frozen=True)
 class Dataset:
-    images: np.ndarray  # uint8 [N, H, W, 3]
+    images: np.ndarray  # uint8 [N, H, W, 3], in memory or memory-mapped read-only
     labels: np.ndarray  # int64 [N], indexes label_names
     label_names: tuple[str, ...]
+    ids: tuple[str, ...] = field(default=())  # stable identity per image (Kaggle id, relative path); default "0".."N-1"
+
+    def __post_init__(self) -> None:
+        if not self.ids:
+            object.__setattr__(self, "ids", tuple(str(i) for i in range(len(self.images))))
 
     def __len__(self) -> int:
         return len(self.images)
@@ -30,20 +39,60 @@ def load_dataset(config: DataConfig) -> Dataset:
     if config.source == "synthetic":
         from vae_tune.data.synthetic import CATEGORIES, generate_catalogue
 
+        # Image i depends only on (seed, i), so its index is its identity.
         images, labels = generate_catalogue(config.samples, config.image_size, seed=config.seed)
         return Dataset(images, labels.astype(np.int64), tuple(CATEGORIES))
+    from vae_tune.data.cache import load_decoded
+    from vae_tune.data.decode import IMAGE_SUFFIXES
+
     if config.source == "folder":
-        from vae_tune.data.folder import load_folder
+        from vae_tune.data.folder import list_folder
 
-        return load_folder(config.path, config.image_size, limit=config.samples)
-    raise ValueError(f"data.source: unknown source {config.source!r}")
+        listing = list_folder(config.path)
+    elif config.source == "kaggle":
+        from vae_tune.data.kaggle import list_kaggle
+
+        listing = list_kaggle(config.path, config.filters, config.label_column)
+    else:
+        raise ValueError(f"data.source: unknown source {config.source!r}")
+    if not listing.paths:
+        raise DataError(f"data.path: no image file in {listing.root} (searched for {' '.join(IMAGE_SUFFIXES)})")
+    if len(listing.paths) > config.samples:
+        # The `samples` lowest hashes: a subset spread over every label that keeps its members as files are added.
+        chosen = np.argsort(identity_hashes(listing.ids, salt="samples"), kind="stable")[: config.samples]
+        listing = listing.subset(np.sort(chosen))
+    decoded = load_decoded(listing, config.image_size, config.cache_dir, config.workers)
+    if not len(decoded.images):
+        raise DataError(f"data.path: no usable image in {listing.root}; see {decoded.directory / 'manifest.json'}")
+    label_of = dict(zip(listing.ids, listing.labels))
+    label_names = tuple(sorted({label_of[i] for i in decoded.ids}))
+    number = {name: n for n, name in enumerate(label_names)}
+    labels = np.array([number[label_of[i]] for i in decoded.ids], dtype=np.int64)
+    return Dataset(decoded.images, labels, label_names, decoded.ids)
 
 
-def split_indices(count: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded shuffle cut into (train, validation) index arrays, the same for every trial."""
-    order = np.random.default_rng(seed).permutation(count)
-    validation_count = max(2, int(count * validation_fraction))
-    return np.sort(order[validation_count:]), np.sort(order[:validation_count])
+def identity_hashes(ids: Sequence[str], salt: str) -> np.ndarray:
+    """A number in [0, 1) per identity, the same on every machine and run (unlike Python's hash)."""
+    digests = (hashlib.blake2b(f"{salt}\0{i}".encode(), digest_size=8).digest() for i in ids)
+    return np.fromiter((int.from_bytes(d, "big") / 2.0**64 for d in digests), dtype=np.float64, count=len(ids))
+
+
+def split_indices(ids: Sequence[str], validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) index arrays: an image is held out when the hash of its identity is low.
+
+    Each image's side depends only on its own identity and the seed, so adding
+    files moves none of the others, and every node and trial computes the same
+    split. The validation share is `validation_fraction` on average; at least 2
+    images are held out and at least 1 trained on.
+    """
+    if len(ids) < 3:
+        raise DataError(f"data: {len(ids)} usable image(s); a train/validation split needs at least 3")
+    scores = identity_hashes(ids, salt=f"split:{seed}")
+    held_out = scores < validation_fraction
+    order = np.argsort(scores, kind="stable")
+    held_out[order[:2]] = True
+    held_out[order[-1]] = False
+    return np.flatnonzero(~held_out), np.flatnonzero(held_out)
 
 
 @dataclass(frozen=True)

@@ -1,55 +1,29 @@
-"""A plain directory of images as a dataset; sub-folder names become labels."""
+"""A directory of images, searched recursively; the sub-folder an image sits in is its label."""
 
 from __future__ import annotations
 
-import warnings
+import os
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
-
-from vae_tune.data.dataset import Dataset
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
-WHITE = (255, 255, 255)
+from vae_tune.data.cache import Listing
+from vae_tune.data.decode import IMAGE_SUFFIXES
 
 
-def decode_image(path: Path, image_size: int) -> np.ndarray:
-    """One file as uint8 [image_size, image_size, 3] on a white square, aspect ratio kept."""
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("RGBA", "LA", "P", "PA"):
-            image = image.convert("RGBA")
-            canvas = Image.new("RGB", image.size, WHITE)
-            canvas.paste(image, mask=image.getchannel("A"))  # catalogue photos sit on white
-            image = canvas
-        image = image.convert("RGB")
-        # Pad to a square with white rather than stretch: stretching distorts every product.
-        side = max(image.size)
-        square = Image.new("RGB", (side, side), WHITE)
-        square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
-        return np.asarray(square.resize((image_size, image_size), Image.Resampling.LANCZOS), dtype=np.uint8)
-
-
-def load_folder(directory: str | Path, image_size: int, limit: int | None = None) -> Dataset:
-    root = Path(directory).expanduser()
+def list_folder(directory: str | Path) -> Listing:
+    """Every image file under `directory` by suffix (decoding decides later whether it really is one)."""
+    root = Path(directory).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"data.path: {root} is not a directory")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if limit is not None:
-        paths = paths[:limit]
-    label_of = {path: path.parent.relative_to(root).as_posix() for path in paths}
-    label_names = tuple(sorted(set(label_of.values())))
-    images, labels, skipped = [], [], []
-    for path in paths:
-        try:
-            images.append(decode_image(path, image_size))
-        except (OSError, UnidentifiedImageError, ValueError) as error:
-            skipped.append(f"{path}: {error}")
-            continue
-        labels.append(label_names.index(label_of[path]))
-    if skipped:
-        warnings.warn(f"skipped {len(skipped)} unreadable image(s) in {root}, first: {skipped[0]}", stacklevel=2)
-    if not images:
-        raise ValueError(f"data.path: no usable image in {root} (searched {', '.join(sorted(IMAGE_SUFFIXES))})")
-    return Dataset(np.stack(images), np.asarray(labels, dtype=np.int64), label_names)
+    paths = []  # strings, not Paths: pathlib costs more than the warm cache load itself on 44k files
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]  # .git, .ipynb_checkpoints
+        # Names starting with "." are macOS resource forks (._photo.jpg) and other hidden files, not photos.
+        paths += [os.path.join(folder, name) for name in names
+                  if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith(".")]
+    paths.sort()
+    start = len(str(root)) + 1
+    ids = tuple(path[start:].replace(os.sep, "/") for path in paths)
+    # shoes/sneakers/a.jpg is labelled "shoes/sneakers"; images at the top share the folder's own name.
+    top = root.name
+    labels = tuple(identity.rpartition("/")[0] or top for identity in ids)
+    return Listing("folder", root, ids, tuple(paths), labels)

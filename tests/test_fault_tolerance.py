@@ -1,0 +1,209 @@
+"""Faults injected for real: processes killed with signals, files damaged on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vae_tune.analysis import best_trial, load_results
+from vae_tune.checkpoint import WEIGHTS_FILE
+from vae_tune.config import load_study
+from vae_tune.data.dataset import load_dataset
+from vae_tune.study import run_study
+from vae_tune.trainable import TrialRunner, restore_latest
+from vae_tune.trial_files import STARTS_FILE
+
+
+def trial_dirs(experiment: Path) -> list[Path]:
+    return sorted(p.parent for p in experiment.glob("trial_*/params.json"))
+
+
+def epochs_reported(trial_dir: Path) -> list[dict]:
+    path = trial_dir / "result.json"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def starts(trial_dir: Path) -> list[dict]:
+    path = trial_dir / STARTS_FILE
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_killed_trial_resumes_from_its_last_checkpoint(tmp_path, ray_session):
+    # Epochs of a couple of seconds, so the kill lands inside epoch 3.
+    study = load_study("smoke", [
+        f'storage_path="{tmp_path}"', "data.image_size=64", "data.samples=1600", "training.batch_size=16",
+        "training.epochs=5", "search.num_samples=1", "objective.probe_images=8", "objective.probe_pairs=2",
+        "objective.probe_cross_pairs=2", "objective.interpolation_steps=4",
+    ])
+    outcome = {}
+    runner = threading.Thread(target=lambda: outcome.update(result=run_study(study)))
+    runner.start()
+    trial_dir = wait_for(lambda: next(iter(trial_dirs(next(tmp_path.glob("smoke_*"), tmp_path))), None), 120, "the trial")
+    second = wait_for(lambda: next((r for r in epochs_reported(trial_dir) if r["epoch"] == 2), None), 120, "epoch 2")
+    os.kill(second["pid"], signal.SIGKILL)  # the trial's worker process, now in epoch 3
+    runner.join(timeout=300)
+    assert not runner.is_alive()
+
+    reported = epochs_reported(trial_dir)
+    assert [r["epoch"] for r in reported] == [1, 2, 3, 4, 5]  # no gap, nothing twice
+    assert reported[2]["pid"] != second["pid"]  # epoch 3 came from the restarted process
+    assert reported[2]["resumed_from_epoch"] == 2
+    assert reported[2]["resumed_from_sha256"] == reported[1]["checkpoint_sha256"]  # the epoch-2 weights, bit for bit
+    assert [s["resumed_from_epoch"] for s in starts(trial_dir)] == [None, 2]
+    table = load_results(outcome["result"].experiment_dir)
+    assert table.loc[0, "status"] == "finished" and table.loc[0, "epochs"] == 5 and table.loc[0, "starts"] == 2
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "vae_tune.cli", *args]
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGINT], ids=["driver-killed", "ctrl-c"])
+def test_a_stopped_driver_resumes_without_rerunning_finished_trials(tmp_path, stop_signal):
+    # Sequential trials of a few seconds an epoch, so the stop finds one finished and one mid-way.
+    overrides = [f'storage_path="{tmp_path}"', "data.image_size=64", "data.samples=1200", "training.batch_size=16",
+                 "training.epochs=6", "search.num_samples=3", "search.max_concurrent_trials=1"]
+    arguments = [item for override in overrides for item in ("--set", override)]
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    driver = subprocess.Popen(cli("run", "smoke", *arguments), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=environment, start_new_session=True)
+    experiment = wait_for(lambda: next(tmp_path.glob("smoke_*"), None), 120, "the experiment directory")
+
+    def one_finished_one_running():
+        runs = [epochs_reported(d) for d in trial_dirs(experiment)]
+        finished = [r for r in runs if r and r[-1]["epoch"] == 6]
+        running = [r for r in runs if r and 2 <= r[-1]["epoch"] < 4]
+        return finished and running
+
+    wait_for(one_finished_one_running, 240, "a finished trial and one past epoch 2")
+    time.sleep(2.5)  # let the 2-second experiment snapshot catch up, as it would in a long study
+    if stop_signal == signal.SIGKILL:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    else:
+        os.kill(driver.pid, signal.SIGINT)
+    output, _ = driver.communicate(timeout=120)
+    finished_before = {d.name for d in trial_dirs(experiment) if epochs_reported(d)[-1]["epoch"] == 6}
+    if stop_signal == signal.SIGINT:
+        assert driver.returncode == 130, output
+        assert f"vae-tune resume {experiment}" in output
+
+    resumed = subprocess.run(cli("resume", str(experiment)), capture_output=True, text=True, env=environment,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "best trial" in resumed.stdout
+
+    trials = trial_dirs(experiment)
+    assert len(trials) == 3  # the searcher's state came back: no trials beyond the budget
+    for trial in trials:
+        epochs = [r["epoch"] for r in epochs_reported(trial)]
+        assert epochs[-1] == 6
+        if trial.name in finished_before:
+            assert len(starts(trial)) == 1, trial  # finished trials never run again
+    interrupted = [t for t in trials if len(starts(t)) > 1 and t.name not in finished_before]
+    assert interrupted, "the trial that was running should have been resumed"
+    assert all(starts(t)[1]["resumed_from_epoch"] >= 1 for t in interrupted)  # not from scratch
+    assert set(load_results(experiment)["status"]) == {"finished"}
+
+
+def test_a_diverging_trial_does_not_poison_the_study(tiny_study, ray_session):
+    import dataclasses
+
+    from vae_tune.config import Parameter
+
+    study = dataclasses.replace(tiny_study, search=dataclasses.replace(
+        tiny_study.search, num_samples=1, space={"learning_rate": Parameter("grid", values=(1e-3, 10.0))}))
+    table = load_results(run_study(study).experiment_dir)
+    assert len(table) == 2
+    diverged = table[table["learning_rate"] == 10.0].iloc[0]
+    assert diverged["status"] == "diverged"
+    assert not table["best_objective"].isna().any() and not table["last_objective"].isna().any()
+    assert diverged["last_objective"] == 10.0  # the finite worst case it reported
+    results = epochs_reported(Path(diverged["trial_dir"]))
+    assert all(np.isfinite(r["objective"]) for r in results)  # the searcher and scheduler never saw NaN
+    assert best_trial(table)["learning_rate"] == 1e-3
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tiny_study, tmp_path):
+    from ray import tune
+
+    dataset = load_dataset(tiny_study.data)
+    runner = TrialRunner(tiny_study, {}, dataset)
+    for number in range(2):
+        runner.save(tmp_path / f"checkpoint_{number:06d}", runner.train_epoch())
+    newest = tmp_path / "checkpoint_000001" / WEIGHTS_FILE
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # a crash mid-write
+
+    resumed_runner = TrialRunner(tiny_study, {}, dataset)
+    with pytest.warns(UserWarning, match=r"cannot resume from .*checkpoint_000001.*damaged") as caught:
+        resumed = restore_latest(resumed_runner, tune.Checkpoint.from_directory(tmp_path / "checkpoint_000001"))
+    assert any("earlier checkpoint" in str(w.message) for w in caught)
+    assert resumed_runner.epoch == 1 and resumed["resumed_from_epoch"] == 1
+
+    (tmp_path / "checkpoint_000000" / "trial.json").write_text("{not json")
+    fresh = TrialRunner(tiny_study, {}, dataset)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        assert restore_latest(fresh, tune.Checkpoint.from_directory(tmp_path / "checkpoint_000001")) == {
+            "resumed_from_epoch": 0}
+    assert fresh.epoch == 0
+
+
+def test_a_hung_trial_is_stopped_by_the_trial_timeout(tiny_study, ray_session):
+    import dataclasses
+
+    from vae_tune.config import Parameter
+
+    def hangs_when_kl_weight_is_large(config, study, dataset, experiment_dir):
+        from vae_tune.trainable import train_vae
+
+        if config["kl_weight"] > 0.1:
+            time.sleep(10_000)  # a deadlock, a stuck data source, a wedged GPU
+        train_vae(config, study, dataset, experiment_dir)
+
+    study = dataclasses.replace(
+        tiny_study,
+        execution=dataclasses.replace(tiny_study.execution, trial_timeout=20.0),
+        search=dataclasses.replace(tiny_study.search, num_samples=1,
+                                   space={"kl_weight": Parameter("grid", values=(0.05, 0.5))}),
+    )
+    started = time.monotonic()
+    outcome = run_study(study, trainable=hangs_when_kl_weight_is_large)
+    assert not outcome.interrupted and time.monotonic() - started < 120
+    table = load_results(outcome.experiment_dir).set_index("kl_weight")
+    assert table.loc[0.5, "status"] == "timed out"
+    assert table.loc[0.05, "status"] == "finished"
+    assert best_trial(table.reset_index())["kl_weight"] == 0.05
+
+
+def test_a_lost_node_moves_the_trial_to_the_other_node(tmp_path):
+    script = Path(__file__).with_name("node_loss_script.py")
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True,
+                          env=environment, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["interrupted"] is False
+    assert report["epochs"] == [1, 2, 3, 4, 5]  # finished, no epoch lost twice or skipped
+    resumed_at = [i for i, epoch in enumerate(report["resumed_from_epoch"]) if epoch is not None]
+    assert len(resumed_at) == 1 and report["resumed_from_epoch"][resumed_at[0]] >= 2  # from its checkpoint
+    assert len(set(report["pids"])) == 2  # a new worker process, on the node that was left
