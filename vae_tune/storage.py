@@ -17,11 +17,18 @@ def is_uri(location: str) -> bool:
     return "://" in location
 
 
+def _filesystem(location: str):
+    """pyarrow's filesystem and path for a URI, or for a local path (relative ones too)."""
+    import pyarrow.fs
+
+    return pyarrow.fs.FileSystem.from_uri(location if is_uri(location) else str(Path(location).expanduser().resolve()))
+
+
 def read_text(location: str) -> str:
     """A file at a path or URI; FileNotFoundError if there is none."""
     import pyarrow.fs
 
-    filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
+    filesystem, path = _filesystem(location)
     if filesystem.get_file_info(path).type != pyarrow.fs.FileType.File:
         raise FileNotFoundError(location)
     with filesystem.open_input_stream(path) as stream:
@@ -30,9 +37,7 @@ def read_text(location: str) -> str:
 
 def write_text(location: str, text: str) -> None:
     """Write a file at a path or URI, creating its directory."""
-    import pyarrow.fs
-
-    filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
+    filesystem, path = _filesystem(location)
     filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with filesystem.open_output_stream(path) as stream:
         stream.write(text.encode())
@@ -48,7 +53,7 @@ def fetch_experiment(uri: str, destination: Path) -> Path:
 
     from vae_tune.analysis.results import best_trial, load_results
 
-    filesystem, root = pyarrow.fs.FileSystem.from_uri(uri)
+    filesystem, root = _filesystem(uri)
     root = root.rstrip("/")
 
     def fetch(path: str) -> None:

@@ -71,9 +71,8 @@ def scheduler(study: StudyConfig):
 
 def load_study_config(experiment: str | Path) -> StudyConfig:
     """The resolved study an experiment directory (or its URI) was run with."""
-    location = str(experiment) if is_uri(str(experiment)) else str(Path(experiment).expanduser())
     try:
-        text = read_text(f"{location}/{STUDY_FILE}")
+        text = read_text(f"{experiment}/{STUDY_FILE}")
     except FileNotFoundError:
         raise FileNotFoundError(f"{experiment} is not a vae-tune experiment: {STUDY_FILE} is missing") from None
     return study_from_dict(json.loads(text))

@@ -182,7 +182,7 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, expe
     from ray import tune
 
     configure_threads(study.resources.cpus_per_trial)
-    runner = TrialRunner(study, config, dataset, gpu_ids=[str(i) for i in ray.get_gpu_ids()])
+    runner = TrialRunner(study, config, dataset, gpu_ids=ray.get_gpu_ids())
     print(f"vae-tune trial: {runner.devices.describe()}", flush=True)  # the trial's log; --verbose shows it
     node = {"device/node_id": ray.get_runtime_context().get_node_id()}
     resumed = restore_latest(runner, tune.get_checkpoint())
