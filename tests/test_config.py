@@ -55,7 +55,11 @@ BAD_STUDIES = [
     ("[search.space]\ndepth = { distribution = \"choice\", values = [1] }\n", r"search.space.depth: cannot be searched"),
     ("[search.space]\nkl_weight = { distribution = \"loguniform\", low = 0, high = 1 }\n", r"kl_weight.low: must be > 0"),
     ("[search.space]\nlatent_dim = { distribution = \"choice\", values = [8, -4] }\n", r"search.space.latent_dim: must be a positive integer, got -4"),
-    ("[resources]\ngpus_per_trial = 1.5\n", r"gpus_per_trial: must be a fraction below 1 or a whole number"),
+    ("[resources]\ngpus_per_trial = 1.5\n", r"gpus_per_trial: must be a fraction below 1, a whole number or \"node\", got 1.5"),
+    ("[resources]\ngpus_per_trial = \"all\"\n", r"gpus_per_trial: must be a fraction below 1, a whole number or \"node\", got 'all'"),
+    ("[resources]\ngpus_per_trial = true\n", r"resources.gpus_per_trial: must be float or str, got bool"),
+    ("[resources]\nall_reduce = \"ring\"\n", r"resources.all_reduce: must be one of auto, nccl, hierarchical_copy, one_device"),
+    ("[training]\nprecision = \"float16\"\n", r"training.precision: must be one of auto, float32, mixed_float16, mixed_bfloat16"),
     ("bogus = 1\n", r"study: unknown key 'bogus'"),
     ("[model\n", r"not valid TOML"),
 ]

@@ -115,11 +115,17 @@ def restore_checkpoint(model, directory: str | Path) -> dict[str, Any]:
 
 def load_model(directory: str | Path):
     """Rebuild a trained VAE from a checkpoint alone, for analysis."""
+    import keras
+
     from vae_tune.model import build_vae
     from vae_tune.storage import fetch_checkpoint
 
     fetch_checkpoint(directory)  # a checkpoint listed from a remote study's mirror gets its weights now
     state = read_state(directory)
-    model = build_vae(model_config_of(state), learning_rate=training_config_of(state).learning_rate)
+    training = training_config_of(state)
+    model = build_vae(model_config_of(state), learning_rate=training.learning_rate)  # float32 whatever trained it
+    if training.precision == "mixed_float16":
+        # Its saved optimizer state includes the loss scale; give it somewhere to go.
+        model.compile(optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(training.learning_rate)))
     restore_checkpoint(model, directory)
     return model, state

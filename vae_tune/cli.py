@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from vae_tune.checkpoint import CheckpointError
-from vae_tune.config import ConfigError, StudyConfig, available_studies, load_study
+from vae_tune.config import WHOLE_NODE, ConfigError, StudyConfig, available_studies, load_study
 from vae_tune.imaging import UnreadableImage
+from vae_tune.resources import ClusterError
 
 DEFAULT_STUDY = "local"
 
@@ -63,7 +64,10 @@ def describe_study(study: StudyConfig) -> str:
     lines.append(f"  objective  {goal} ({objective.probe_images} probe images, {objective.probe_pairs} same-category "
                  f"+ {objective.probe_cross_pairs} cross-category pairs x {objective.interpolation_steps} steps)")
     resources = study.resources
-    lines.append(f"  resources  {resources.cpus_per_trial:g} CPU, {resources.gpus_per_trial:g} GPU per trial")
+    gpus = resources.gpus_per_trial
+    gpus = "every GPU of a node" if gpus == WHOLE_NODE else f"{gpus:g} GPU"
+    lines.append(f"  resources  {resources.cpus_per_trial:g} CPU, {gpus} per trial; "
+                 f"precision {study.training.precision}, all-reduce {resources.all_reduce}")
     lines.append(f"  storage    {storage_root(study)}/{study.name}_<timestamp>")
     return "\n".join(lines)
 
@@ -118,7 +122,7 @@ def finish(outcome) -> int:
     if outcome.interrupted:
         print(f"\nvae-tune: stopped; the study's state is saved. Resume with:\n  {outcome.resume_command}", flush=True)
         return 130
-    print(write_report(outcome.experiment_dir).summary())
+    print(write_report(outcome.experiment).summary())  # a path, or a storage URI read through a local mirror
     return 0
 
 
@@ -157,13 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a study with Ray Tune")
     _add_study_arguments(run)
-    run.add_argument("--address", help="Ray cluster address (e.g. auto); default: start a local Ray")
+    run.add_argument("--address", help="Ray cluster to run on (auto: the one on this node; host:port); "
+                                       "default: $RAY_ADDRESS, else start a local Ray")
     run.add_argument("--verbose", action="store_true", help="also show the trial processes' own output")
     run.add_argument("--resume", metavar="EXPERIMENT_DIR", help="continue this experiment of the same study")
     run.set_defaults(handler=command_run)
     resume = commands.add_parser("resume", help="continue an interrupted study from its saved state")
     resume.add_argument("experiment_dir", help="the experiment directory a run printed")
-    resume.add_argument("--address", help="Ray cluster address (e.g. auto); default: start a local Ray")
+    resume.add_argument("--address", help="Ray cluster to run on (auto: the one on this node; host:port); "
+                                          "default: $RAY_ADDRESS, else start a local Ray")
     resume.add_argument("--no-retry", action="store_true", help="leave trials that failed for good as they are")
     resume.add_argument("--verbose", action="store_true", help="also show the trial processes' own output")
     resume.set_defaults(handler=command_resume)
@@ -191,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, CheckpointError, FileNotFoundError, UnreadableImage) as error:
+    except (ConfigError, ClusterError, CheckpointError, FileNotFoundError, UnreadableImage) as error:
         print(f"vae-tune: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

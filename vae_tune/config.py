@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import sys
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,9 @@ SEARCH_ALGORITHMS = ("random", "tpe", "nsga2")
 OBJECTIVE_KINDS = ("scalar", "pareto")
 SCHEDULERS = ("asha", "fifo")
 DATA_SOURCES = ("synthetic", "folder", "kaggle")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+ALL_REDUCE = ("auto", "nccl", "hierarchical_copy", "one_device")
+WHOLE_NODE = "node"  # resources.gpus_per_trial: every GPU of a node
 
 
 class ConfigError(ValueError):
@@ -83,9 +87,15 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainingConfig:
     epochs: int = 10  # the most epochs a trial trains; ASHA may stop it sooner
-    batch_size: int = 64  # global batch, split across replicas when a trial has several GPUs
+    # The global batch, split evenly across replicas when a trial has several GPUs: one
+    # optimizer step sees the same images whatever the replica count, so learning_rate
+    # is not scaled with replicas and the metrics mean the same on 1 GPU or 8.
+    batch_size: int = 64
     learning_rate: float = 5e-4  # Adam, the tutorial's rate
     seed: int = 0  # weights and shuffling; recorded in every checkpoint
+    # auto: mixed_float16 when the trial has a GPU (tensor cores), float32 on CPU. Mixed
+    # policies keep variables, the latent heads, the output and the loss in float32.
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -133,8 +143,15 @@ class ExecutionConfig:
 
 @dataclass(frozen=True)
 class ResourcesConfig:
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
+    cpus_per_trial: float = 1.0  # also sizes the trial's TensorFlow thread pools
+    # A fraction below 1 packs several trials on one GPU; a whole number gives a trial that
+    # many GPUs of one node (MirroredStrategy across them); "node" every GPU of a node.
+    gpus_per_trial: float | str = 0.0
+    # How replicas sum gradients: auto picks NCCL where TensorFlow has it, else one_device.
+    all_reduce: str = "auto"
+    # Wait this long at start for a node big enough for one trial (autoscaled GPU workers
+    # join minutes after the head); 0 stops at once with an error naming the largest node.
+    node_wait_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -173,7 +190,7 @@ def available_studies() -> list[str]:
 def resolve_study_path(name_or_path: str) -> Path:
     """A study name from `studies/` (`local`, `smoke`) or a path to a TOML file."""
     path = Path(name_or_path).expanduser()
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix == ".toml" or path.is_file():  # a directory (cluster/) is no study: try the name
         if not path.is_file():
             raise ConfigError(f"study file {path} does not exist")
         return path
@@ -267,6 +284,14 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"{key}: must be a list of integers, got {value!r}")
         return tuple(value)
+    if origin in (typing.Union, types.UnionType):  # e.g. gpus_per_trial: a number or "node"
+        allowed = typing.get_args(hint)
+        if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, allowed) or isinstance(value, bool):
+            names = " or ".join(a.__name__ for a in allowed)
+            raise ConfigError(f"{key}: must be {names}, got {type(value).__name__} {value!r}")
+        return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float, str) and (type(value) is not hint):
@@ -408,12 +433,16 @@ def validate(study: StudyConfig) -> None:
     execution = study.execution
     _require(execution.max_failures >= 0, f"execution.max_failures: must be >= 0, got {execution.max_failures}")
     _require(execution.trial_timeout >= 0, f"execution.trial_timeout: must be >= 0 seconds, got {execution.trial_timeout}")
-    _check_positive_number("resources.cpus_per_trial", study.resources.cpus_per_trial)
-    gpus = study.resources.gpus_per_trial
+    _check_one_of("training.precision", training.precision, PRECISIONS)
+    resources = study.resources
+    _check_positive_number("resources.cpus_per_trial", resources.cpus_per_trial)
+    gpus = resources.gpus_per_trial
     _require(
-        gpus >= 0 and (gpus < 1 or float(gpus).is_integer()),
-        f"resources.gpus_per_trial: must be a fraction below 1 or a whole number, got {gpus}",
+        gpus == WHOLE_NODE if isinstance(gpus, str) else gpus >= 0 and (gpus < 1 or float(gpus).is_integer()),
+        f"resources.gpus_per_trial: must be a fraction below 1, a whole number or \"{WHOLE_NODE}\", got {gpus!r}",
     )
+    _check_one_of("resources.all_reduce", resources.all_reduce, ALL_REDUCE)
+    _require(resources.node_wait_seconds >= 0, f"resources.node_wait_seconds: must be >= 0, got {resources.node_wait_seconds}")
 
 
 def to_dict(study: StudyConfig) -> dict[str, Any]:

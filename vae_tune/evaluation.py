@@ -46,13 +46,20 @@ class ProbeScorer:
         """
         probe, config = self.probe, self.config
         images, within, across = len(probe.images), len(probe.pair_starts), len(probe.cross_starts)
-        z_mean, z_log_var = model.encoder.predict_on_batch(
-            np.concatenate([probe.images, probe.pair_starts, probe.cross_starts, probe.pair_ends, probe.cross_ends])
-        )
+        # Direct calls, not predict_on_batch: under a multi-replica strategy Keras 3.15's
+        # predict_on_batch runs the whole batch on every replica and returns it once per replica.
+        z_mean, z_log_var = (np.asarray(z) for z in model.encoder(
+            np.concatenate([probe.images, probe.pair_starts, probe.cross_starts, probe.pair_ends, probe.cross_ends]),
+            training=False,
+        ))
         z_images = z_mean[:images]
         z_starts, z_ends = np.split(z_mean[images:], 2)
-        reconstructions = model.decoder.predict_on_batch(z_images)
-        paths = metrics.interpolation_path(model.decoder.predict_on_batch, z_starts, z_ends, steps=config.interpolation_steps)
+
+        def decode(z):
+            return np.asarray(model.decoder(z, training=False))
+
+        reconstructions = decode(z_images)
+        paths = metrics.interpolation_path(decode, z_starts, z_ends, steps=config.interpolation_steps)
         within_paths, cross_paths = paths[:within], paths[within:]
 
         blur = metrics.blur(probe.images, reconstructions)

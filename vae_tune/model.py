@@ -46,8 +46,34 @@ class Sampling(layers.Layer):
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
-        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+        return z_mean + ops.exp(0.5 * z_log_var) * self._noise(ops.shape(z_mean))
+
+    def _noise(self, shape):
+        """eps for this replica's rows of the global batch.
+
+        Every replica of a MirroredStrategy reads the same seed, so each would draw
+        the same noise for its own rows. Drawing the global batch's noise and
+        taking this replica's block (tf.distribute splits a batch into consecutive
+        blocks) gives every image the noise it gets on a single device.
+        """
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        if replicas == 1:
+            return keras.random.normal(shape, seed=self.seed_generator)
+        rows, width = shape[0], shape[1]
+        noise = keras.random.normal((rows * replicas, width), seed=self.seed_generator)
+        return ops.slice(noise, [context.replica_id_in_sync_group * rows, 0], [rows, width])
+
+
+def _batchnorm(config: ModelConfig) -> layers.Layer:
+    # Synchronized: statistics over the global batch, not each replica's share, so a
+    # step computes the same on 1 replica or 8 (and no replica normalises a tiny batch).
+    return layers.BatchNormalization(momentum=config.batchnorm_momentum, synchronized=True)
+
+
+# Layers kept in float32 under a mixed precision policy: the latent heads (exp(log_var)
+# overflows float16) and the output image the loss compares with the input.
+FLOAT32 = "float32"
 
 
 def build_encoder(config: ModelConfig) -> keras.Model:
@@ -55,10 +81,10 @@ def build_encoder(config: ModelConfig) -> keras.Model:
     x = inputs
     for filters in config.encoder_filters:
         x = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(x)
-        x = layers.BatchNormalization(momentum=config.batchnorm_momentum)(x)
+        x = _batchnorm(config)(x)
     x = layers.Flatten()(x)
-    z_mean = layers.Dense(config.latent_dim, kernel_initializer="zeros", name="z_mean")(x)
-    z_log_var = layers.Dense(config.latent_dim, kernel_initializer="zeros", name="z_log_var")(x)
+    z_mean = layers.Dense(config.latent_dim, kernel_initializer="zeros", dtype=FLOAT32, name="z_mean")(x)
+    z_log_var = layers.Dense(config.latent_dim, kernel_initializer="zeros", dtype=FLOAT32, name="z_log_var")(x)
     return keras.Model(inputs, [z_mean, z_log_var], name="encoder")
 
 
@@ -69,8 +95,8 @@ def build_decoder(config: ModelConfig) -> keras.Model:
     x = layers.Reshape((side, side, config.decoder_seed_channels))(x)
     for filters in config.decoder_filters:
         x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu")(x)
-        x = layers.BatchNormalization(momentum=config.batchnorm_momentum)(x)
-    outputs = layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="sigmoid", name="image")(x)
+        x = _batchnorm(config)(x)
+    outputs = layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="sigmoid", dtype=FLOAT32, name="image")(x)
     return keras.Model(inputs, outputs, name="decoder")
 
 
@@ -92,7 +118,7 @@ class VAE(keras.Model):
         self.config = config
         self.encoder = build_encoder(config)
         self.decoder = build_decoder(config)
-        self.sampling = Sampling(seed=seed)
+        self.sampling = Sampling(seed=seed, dtype=FLOAT32)
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl")
 
@@ -110,6 +136,7 @@ class VAE(keras.Model):
         loss = ops.mean(reconstruction + self.config.kl_weight * kl)
         # Keras' own losses divide by the replica count so that summing gradients across
         # replicas gives the global-batch mean; a custom compute_loss has to do the same.
+        # Exact because every replica gets an equal share of each batch (training_batches).
         return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
     def encode_mean(self, images):

@@ -24,6 +24,7 @@ class ProgressPrinter(tune.Callback):
         self.max_epochs = max_epochs
         self.numbers: dict[str, int] = {}  # trial id -> 1-based order of start
         self.last_epoch: dict[str, int] = {}
+        self.devices: dict[str, str] = {}  # trial id -> what it trains on, printed when it changes
         self.started = time.monotonic()
 
     def _print(self, trial, message: str) -> None:
@@ -38,6 +39,10 @@ class ProgressPrinter(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         epoch = int(result.get("epoch", 0))
         self.last_epoch[trial.trial_id] = epoch
+        devices = result.get("device/summary")
+        if devices and self.devices.get(trial.trial_id) != devices:  # first result, or resumed elsewhere
+            self.devices[trial.trial_id] = devices
+            self._print(trial, f"trains on {devices}")
         if result.get("timed_out"):
             self._print(trial, "stopped by execution.trial_timeout")
             return

@@ -1,9 +1,14 @@
-"""Experiments on remote storage (s3://, gs://, file://) read through a local mirror.
+"""Where an experiment lives: a local or shared-mount path, or cloud storage (s3://, gs://, file://).
 
-Ray writes a study to its `storage_path`, which may be a bucket. Analysis
-reads plain files, so a remote experiment is copied into a cache directory:
-the small files a results table needs at once, and a checkpoint's weights only
-when a model is loaded from it (a study's weights can run to gigabytes).
+Ray Tune writes trial results to `storage_path` from whichever node runs the
+trial, so a multi-node study needs storage every node reaches: a shared mount
+(NFS, EFS, Filestore, a ReadWriteMany volume) or a bucket. Files the driver
+writes there go through pyarrow's filesystems, as Ray's own storage does.
+
+Analysis reads plain files, so a remote experiment is read through a local
+mirror: the small files a results table needs at once, and a checkpoint's
+weights only when a model is loaded from it (a study's weights can run to
+gigabytes).
 """
 
 from __future__ import annotations
@@ -21,6 +26,43 @@ CACHE_ROOT = Path("~/.cache/vae-tune/experiments")
 
 def is_uri(location: str | Path) -> bool:
     return "://" in str(location)
+
+
+def _filesystem(location: str):
+    """pyarrow's filesystem and path for a URI, or for a local path (relative ones too)."""
+    import pyarrow.fs
+
+    return pyarrow.fs.FileSystem.from_uri(location if is_uri(location) else str(Path(location).expanduser().resolve()))
+
+
+def read_text(location: str) -> str:
+    """A file at a path or URI; FileNotFoundError if there is none."""
+    import pyarrow.fs
+
+    filesystem, path = _filesystem(location)
+    if filesystem.get_file_info(path).type != pyarrow.fs.FileType.File:
+        raise FileNotFoundError(location)
+    with filesystem.open_input_stream(path) as stream:
+        return stream.read().decode()
+
+
+def write_text(location: str, text: str) -> None:
+    """Write a file at a path or URI, creating its directory; whole or not at all.
+
+    Locally through a rename, so a report polling a starting study never reads
+    half a file; object stores (s3://, gs://) publish an object only when it is closed.
+    """
+    if not is_uri(location):
+        target = Path(location).expanduser()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(text)
+        partial.replace(target)
+        return
+    filesystem, path = _filesystem(location)
+    filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with filesystem.open_output_stream(path) as stream:
+        stream.write(text.encode())
 
 
 def mirror_experiment(uri: str, cache_root: Path | None = None) -> Path:

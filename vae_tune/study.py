@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any, Callable
 
 from vae_tune.config import Parameter, StudyConfig, study_from_dict, to_dict
 from vae_tune.data.dataset import Dataset, load_dataset
+from vae_tune.resources import ClusterError, alive_nodes, await_trial_request, trials_at_once
+from vae_tune.storage import is_uri, read_text, write_text
 from vae_tune.trial_files import trial_dirname
 
 METRIC, MODE = "objective", "min"
@@ -66,12 +69,13 @@ def scheduler(study: StudyConfig):
     return FIFOScheduler()
 
 
-def load_study_config(experiment_dir: str | Path) -> StudyConfig:
-    """The resolved study an experiment directory was run with."""
-    path = Path(experiment_dir).expanduser() / STUDY_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{experiment_dir} is not a vae-tune experiment: {STUDY_FILE} is missing")
-    return study_from_dict(json.loads(path.read_text()))
+def load_study_config(experiment: str | Path) -> StudyConfig:
+    """The resolved study an experiment directory (or its URI) was run with."""
+    try:
+        text = read_text(f"{experiment}/{STUDY_FILE}")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{experiment} is not a vae-tune experiment: {STUDY_FILE} is missing") from None
+    return study_from_dict(json.loads(text))
 
 
 def experiment_name(study: StudyConfig) -> str:
@@ -80,7 +84,7 @@ def experiment_name(study: StudyConfig) -> str:
 
 def storage_root(study: StudyConfig) -> str:
     """Ray needs an absolute path or a URI (s3://, gs://)."""
-    if "://" in study.storage_path:
+    if is_uri(study.storage_path):
         return study.storage_path
     return str(Path(study.storage_path).expanduser().resolve())
 
@@ -101,8 +105,14 @@ def tune_config(study: StudyConfig):
     )
 
 
-def wrap_trainable(study: StudyConfig, dataset: Dataset, experiment_dir: Path, trainable: Callable | None = None):
-    """The trial function as Tune runs it: time limit, shared data, resources."""
+def wrap_trainable(
+    study: StudyConfig, dataset: Dataset, experiment: str, request: dict[str, float], trainable: Callable | None = None
+):
+    """The trial function as Tune runs it: time limit, shared data, resources.
+
+    `experiment`: the experiment's path or URI; `request`: one trial's {"cpu": c, "gpu": g},
+    from `trial_request` ("node" resolved).
+    """
     from ray import tune
 
     from vae_tune.trainable import train_vae, with_trial_timeout
@@ -110,12 +120,19 @@ def wrap_trainable(study: StudyConfig, dataset: Dataset, experiment_dir: Path, t
     guarded = with_trial_timeout(trainable or train_vae, study.execution.trial_timeout)
     return tune.with_resources(
         # with_parameters puts the images in the object store once; every trial reads them zero-copy.
-        tune.with_parameters(guarded, study=study, dataset=dataset, experiment_dir=str(experiment_dir)),
-        {"cpu": study.resources.cpus_per_trial, "gpu": study.resources.gpus_per_trial},
+        tune.with_parameters(guarded, study=study, dataset=dataset, experiment_dir=experiment),
+        request,
     )
 
 
-def build_tuner(study: StudyConfig, dataset: Dataset, name: str, callbacks=(), trainable: Callable | None = None):
+def build_tuner(
+    study: StudyConfig,
+    dataset: Dataset,
+    name: str,
+    request: dict[str, float],
+    callbacks=(),
+    trainable: Callable | None = None,
+):
     """A Tuner for `study`; `trainable` replaces train_vae (tests inject faults through it)."""
     from ray import tune
 
@@ -131,7 +148,7 @@ def build_tuner(study: StudyConfig, dataset: Dataset, name: str, callbacks=(), t
         failure_config=tune.FailureConfig(max_failures=study.execution.max_failures),
     )
     return tune.Tuner(
-        wrap_trainable(study, dataset, Path(storage_root(study)) / name, trainable),
+        wrap_trainable(study, dataset, f"{storage_root(study)}/{name}", request, trainable),
         param_space=search_space(study),
         tune_config=tune_config(study),
         run_config=run_config,
@@ -139,7 +156,11 @@ def build_tuner(study: StudyConfig, dataset: Dataset, name: str, callbacks=(), t
 
 
 def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
-    """Connect to `address`, or start a local Ray sized to this machine.
+    """Connect to the cluster at `address` (or $RAY_ADDRESS), else start a local Ray sized to this machine.
+
+    A cluster that cannot be reached is a ClusterError, never a quiet local run
+    in its place. Without an address a new local Ray starts even when a cluster
+    runs on this machine (Ray itself would join that one).
 
     Trial processes' own output (TensorFlow's start-up logging, Ray's checkpoint
     notices) goes to Ray's log files unless `verbose`: the ProgressPrinter's
@@ -152,21 +173,63 @@ def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
         return
     runtime_env = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
     options = dict(runtime_env=runtime_env, log_to_driver=verbose)
-    if address:
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        ray.init(address="local", include_dashboard=False, **options)
+        return
+    _check_reachable(address)
+    try:
         ray.init(address=address, **options)
-    else:
-        ray.init(include_dashboard=False, **options)
+    except ConnectionError as error:
+        hint = ""
+        if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":  # Ray 2.60 sends no token unless asked
+            hint = "; if it uses token authentication, set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+        raise ClusterError(f"Ray cluster at {address!r}: {error}{hint}") from None
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds on a host:port nobody listens on; Ray retries one for minutes."""
+    host, _, port = address.rpartition(":")
+    if address == "auto" or is_uri(address) or not port.isdigit():
+        return  # "auto" Ray resolves (and refuses) itself; ray:// is Ray Client
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as error:
+        raise ClusterError(
+            f"Ray cluster at {address!r}: nothing answers there ({error.strerror or error}); is its head running (ray status)?"
+        ) from None
+
+
+def check_cluster(study: StudyConfig) -> dict[str, float]:
+    """One trial's resources, checked against the nodes before any trial starts.
+
+    Ray would leave a trial that no node can hold pending forever.
+    """
+    import ray
+
+    request, nodes = await_trial_request(study, lambda: alive_nodes(ray.nodes()))
+    cpus, gpus = sum(node.cpus for node in nodes), sum(node.gpus for node in nodes)
+    print(f"vae-tune: Ray has {len(nodes)} node{'s' * (len(nodes) != 1)} ({cpus:g} CPU, {gpus:g} GPU); each trial takes "
+          f"{request['cpu']:g} CPU and {request['gpu']:g} GPU on one node, {trials_at_once(request, nodes)} at a time",
+          flush=True)
+    return request
 
 
 @dataclasses.dataclass
 class StudyOutcome:
-    experiment_dir: Path
+    experiment: str  # a path, or a URI (s3://, gs://) when storage_path is one
     results: Any  # ray.tune.ResultGrid
     interrupted: bool  # stopped by Ctrl-C / SIGTERM before every trial ended
 
     @property
+    def experiment_dir(self) -> Path:
+        if is_uri(self.experiment):
+            raise ValueError(f"{self.experiment} is on cloud storage; vae_tune.storage.fetch_experiment copies it here")
+        return Path(self.experiment)
+
+    @property
     def resume_command(self) -> str:
-        return f"vae-tune resume {self.experiment_dir}"
+        return f"vae-tune resume {self.experiment}"
 
 
 def _quiet_and_safe_defaults() -> None:
@@ -181,7 +244,7 @@ def _quiet_and_safe_defaults() -> None:
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
 
 
-def _fit(tuner, total_trials: int, experiment_dir: Path) -> StudyOutcome:
+def _fit(tuner, total_trials: int, experiment: str) -> StudyOutcome:
     """tuner.fit() with SIGTERM treated like Ctrl-C: Tune stops cleanly and saves its state."""
     previous = signal.getsignal(signal.SIGTERM)
     if threading.current_thread() is threading.main_thread():
@@ -194,7 +257,7 @@ def _fit(tuner, total_trials: int, experiment_dir: Path) -> StudyOutcome:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
     ended = results.num_terminated + results.num_errors
-    return StudyOutcome(experiment_dir, results, interrupted=len(results) < total_trials or ended < len(results))
+    return StudyOutcome(experiment, results, interrupted=len(results) < total_trials or ended < len(results))
 
 
 def expected_trials(study: StudyConfig) -> int:
@@ -211,26 +274,27 @@ def run_study(
     dataset: Dataset | None = None,
     verbose: bool = False,
     trainable: Callable | None = None,
+    callbacks=(),
 ) -> StudyOutcome:
-    """Run a study until every trial ended or it is interrupted. The caller reports on it."""
+    """Run a study until every trial ended or it is interrupted. The caller reports on it.
+
+    `callbacks`: further `tune.Callback`s, beside the one that prints progress.
+    """
     from vae_tune.progress import ProgressPrinter
 
     _quiet_and_safe_defaults()
     dataset = dataset if dataset is not None else _load_data(study)
     ensure_ray(address, verbose=verbose)
+    request = check_cluster(study)
     name = experiment_name(study)
-    experiment_dir = Path(storage_root(study)) / name
-    experiment_dir.mkdir(parents=True, exist_ok=True)
+    experiment = f"{storage_root(study)}/{name}"
     # The resolved study travels with its results: report and resume need nothing else.
-    # Written whole or not at all: a report polling a starting study never reads half of it.
-    partial = experiment_dir / f".{STUDY_FILE}.partial"
-    partial.write_text(json.dumps(to_dict(study), indent=2))
-    partial.replace(experiment_dir / STUDY_FILE)
+    write_text(f"{experiment}/{STUDY_FILE}", json.dumps(to_dict(study), indent=2))
     total = expected_trials(study)
     printer = ProgressPrinter(total, study.training.epochs)
-    tuner = build_tuner(study, dataset, name, callbacks=[printer], trainable=trainable)
-    print(f"vae-tune: running {total} trials into {experiment_dir}", flush=True)
-    return _fit(tuner, total, experiment_dir)
+    tuner = build_tuner(study, dataset, name, request, callbacks=[printer, *callbacks], trainable=trainable)
+    print(f"vae-tune: running {total} trials into {experiment}", flush=True)
+    return _fit(tuner, total, experiment)
 
 
 def resume_study(
@@ -245,18 +309,19 @@ def resume_study(
     from ray import tune
 
     _quiet_and_safe_defaults()
-    experiment_dir = Path(experiment_dir).expanduser().resolve()
-    study = load_study_config(experiment_dir)
-    if not tune.Tuner.can_restore(str(experiment_dir)):
-        raise FileNotFoundError(f"{experiment_dir} has no Ray Tune experiment state to resume from")
+    experiment = str(experiment_dir) if is_uri(str(experiment_dir)) else str(Path(experiment_dir).expanduser().resolve())
+    study = load_study_config(experiment)
+    if not tune.Tuner.can_restore(experiment):
+        raise FileNotFoundError(f"{experiment} has no Ray Tune experiment state to resume from")
     dataset = _load_data(study)
     ensure_ray(address, verbose=verbose)
+    request = check_cluster(study)  # "node" resolved against the cluster it resumes on
     retry = study.execution.retry_errored_on_resume if retry_errored is None else retry_errored
     tuner = tune.Tuner.restore(
-        str(experiment_dir), trainable=wrap_trainable(study, dataset, experiment_dir, trainable), resume_errored=retry
+        experiment, trainable=wrap_trainable(study, dataset, experiment, request, trainable), resume_errored=retry
     )
-    print(f"vae-tune: resuming {experiment_dir}", flush=True)
-    return _fit(tuner, expected_trials(study), experiment_dir)
+    print(f"vae-tune: resuming {experiment}", flush=True)
+    return _fit(tuner, expected_trials(study), experiment)
 
 
 def _load_data(study: StudyConfig) -> Dataset:

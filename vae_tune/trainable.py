@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,23 +26,29 @@ import keras
 from vae_tune.checkpoint import CheckpointError, earlier_checkpoints, read_state, restore_checkpoint, save_checkpoint
 from vae_tune.config import StudyConfig
 from vae_tune.data.dataset import Dataset, make_probe, split_indices, training_batches
-from vae_tune.distribute import choose_strategy, configure_threads
+from vae_tune.distribute import choose_devices, configure_threads, dtype_policy
 from vae_tune.evaluation import WORST_SCORES, ProbeScorer
 from vae_tune.model import build_vae
+from vae_tune.resources import check_batch_split
 from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE, trial_dirname
 
 
 class TrialRunner:
     """One trial: its model, its data split, and the epoch counter."""
 
-    def __init__(self, study: StudyConfig, params: dict[str, Any], dataset: Dataset):
+    def __init__(
+        self, study: StudyConfig, params: dict[str, Any], dataset: Dataset, gpu_ids: Sequence[str] | None = None
+    ):
+        """`gpu_ids`: the GPUs Ray assigned to the trial; None outside Ray (use what TensorFlow sees)."""
         self.study = study
         self.params = dict(params)
         self.model_config, self.training = study.trial(self.params)
         self.dataset = dataset
         keras.utils.set_random_seed(self.training.seed)
-        self.strategy = choose_strategy()
-        with self.strategy.scope():
+        self.devices = choose_devices(gpu_ids, self.training.precision, study.resources.all_reduce)
+        self.strategy = self.devices.strategy
+        check_batch_split(self.training.batch_size, self.devices.replicas)
+        with self.strategy.scope(), dtype_policy(self.devices.precision):
             self.model = build_vae(self.model_config, self.training.learning_rate, seed=self.training.seed)
         self.train_indices, validation = split_indices(dataset.ids, study.data.validation_fraction, study.data.seed)
         self.probe = make_probe(dataset, validation, study.objective, seed=study.data.seed)
@@ -62,20 +69,30 @@ class TrialRunner:
             {
                 "epoch": self.epoch,
                 "params": self.params,
-                "training": dataclasses.asdict(self.training),
+                # The precision that ran ("auto" resolved), so the checkpoint rebuilds its optimizer.
+                "training": {**dataclasses.asdict(self.training), "precision": self.devices.precision},
                 "data": dataclasses.asdict(self.study.data),
                 "metrics": metrics,
             },
         )
 
-    def train_epoch(self) -> dict[str, Any]:
-        """Train one epoch, then score it. Returns the metrics to report."""
-        # A seed per epoch: a trial resumed at epoch k sees the batches it would have seen.
+    def epoch_batches(self):
+        """The next epoch's training batches, with the sampling noise reseeded for that epoch.
+
+        A seed per epoch: a trial resumed at epoch k sees the batches and noise it would have seen.
+        """
         epoch_seed = self.training.seed * 100_003 + self.epoch
         self.model.sampling.reseed(epoch_seed)
+        return training_batches(
+            self.dataset.images, self.train_indices, self.training.batch_size, epoch_seed, self.devices.replicas
+        )
+
+    def train_epoch(self) -> dict[str, Any]:
+        """Train one epoch, then score it. Returns the metrics to report."""
+        batches = self.epoch_batches()
         started = time.perf_counter()
         history = self.model.fit(
-            training_batches(self.dataset.images, self.train_indices, self.training.batch_size, epoch_seed),
+            batches,
             epochs=1,
             verbose=0,
             shuffle=False,  # the pipeline shuffles, seeded per epoch
@@ -89,6 +106,9 @@ class TrialRunner:
             **train,
             "time/train_seconds": train_seconds,
             "train/images_per_second": len(self.train_indices) / train_seconds,
+            "device/replicas": self.devices.replicas,
+            "device/gpu_ids": ",".join(self.devices.gpu_ids),
+            "device/summary": self.devices.describe(),
         }
         if not all(math.isfinite(value) for value in train.values()):
             # NaN is not valid JSON and poisons searchers: record which losses broke, report worst scores.
@@ -158,14 +178,17 @@ def record_start(trial_dir: Path, resumed: dict[str, Any]) -> None:
 
 def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, experiment_dir: str) -> None:
     """Ray Tune function trainable: one call trains one trial to its last epoch (or until stopped)."""
+    import ray
     from ray import tune
 
     configure_threads(study.resources.cpus_per_trial)
-    runner = TrialRunner(study, config, dataset)
+    runner = TrialRunner(study, config, dataset, gpu_ids=ray.get_gpu_ids())
+    print(f"vae-tune trial: {runner.devices.describe()}", flush=True)  # the trial's log; --verbose shows it
+    node = {"device/node_id": ray.get_runtime_context().get_node_id()}
     resumed = restore_latest(runner, tune.get_checkpoint())
     record_start(trial_directory(experiment_dir), resumed)
     while runner.epoch < runner.training.epochs:
-        metrics = {**runner.train_epoch(), **resumed}
+        metrics = {**runner.train_epoch(), **node, **resumed}
         resumed = {}
         with tempfile.TemporaryDirectory() as directory:
             saved = runner.save(directory, metrics)

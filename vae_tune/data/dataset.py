@@ -157,11 +157,17 @@ def make_probe(dataset: Dataset, validation: np.ndarray, objective: ObjectiveCon
     )
 
 
-def training_batches(images: np.ndarray, indices: np.ndarray, batch_size: int, seed: int):
+def training_batches(images: np.ndarray, indices: np.ndarray, batch_size: int, seed: int, replicas: int = 1):
     """A tf.data pipeline of float32 batches in [0, 1], shuffled by `seed`.
 
     The trainable passes a seed per epoch, so a trial resumed at epoch k sees
     the same batches as one that never stopped.
+
+    With several replicas every batch must split into equal, non-empty shares:
+    an empty share breaks BatchNorm and an unequal one weighs images unequally.
+    Full batches do (batch_size is a multiple of `replicas`); of the last one,
+    the at most `replicas - 1` images that would not are left out, different
+    ones each epoch since they are cut after the shuffle.
 
     Batches are gathered from the shared uint8 array by index in a numpy_function,
     so the array is never copied into the graph (a 2 GB constant limit, and a
@@ -179,9 +185,11 @@ def training_batches(images: np.ndarray, indices: np.ndarray, batch_size: int, s
         batch = tf.ensure_shape(batch, [None, height, width, channels])
         return tf.cast(batch, tf.float32) / 255.0
 
+    usable = len(indices) - (len(indices) % batch_size) % replicas
     return (
         tf.data.Dataset.from_tensor_slices(indices)
         .shuffle(len(indices), seed=seed, reshuffle_each_iteration=False)
+        .take(usable)
         .batch(batch_size, drop_remainder=False)
         .map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
