@@ -71,10 +71,13 @@ def test_results_table_loads_while_the_study_runs(analysed_study):
     assert len(snapshots) >= 3
     seen = set().union(*(set(snapshot["status"]) for snapshot in snapshots if not snapshot.empty))
     assert "running" in seen  # a trial part-way through is neither finished nor stopped early
-    # Epoch counts only grow from one snapshot to the next.
+    # Epoch counts only grow from one snapshot to the next. A trial whose params.json Ray is
+    # rewriting at that instant (a retry) is left out of that one snapshot, not shown wrong.
     epochs = [snapshot.set_index("trial_id")["epochs"] for snapshot in snapshots if not snapshot.empty]
     for earlier, later in zip(epochs, epochs[1:]):
-        assert (later.reindex(earlier.index) >= earlier).all()
+        common = earlier.index.intersection(later.index)
+        assert len(common) >= len(earlier) - 1
+        assert (later[common] >= earlier[common]).all()
 
 
 def test_results_table_loads_from_a_storage_uri(analysed_study, tmp_path, monkeypatch):
