@@ -211,8 +211,12 @@ def run_study(
     dataset: Dataset | None = None,
     verbose: bool = False,
     trainable: Callable | None = None,
+    callbacks: tuple = (),
 ) -> StudyOutcome:
-    """Run a study until every trial ended or it is interrupted. The caller reports on it."""
+    """Run a study until every trial ended or it is interrupted. The caller reports on it.
+
+    `callbacks`: more Tune callbacks beside the progress printer (the benchmarks time results with one).
+    """
     from vae_tune.progress import ProgressPrinter
 
     _quiet_and_safe_defaults()
@@ -228,7 +232,7 @@ def run_study(
     partial.replace(experiment_dir / STUDY_FILE)
     total = expected_trials(study)
     printer = ProgressPrinter(total, study.training.epochs)
-    tuner = build_tuner(study, dataset, name, callbacks=[printer], trainable=trainable)
+    tuner = build_tuner(study, dataset, name, callbacks=[printer, *callbacks], trainable=trainable)
     print(f"vae-tune: running {total} trials into {experiment_dir}", flush=True)
     return _fit(tuner, total, experiment_dir)
 
