@@ -106,7 +106,7 @@ def run(size: str, items: tuple[str, ...], scratch: str) -> list[Figure]:
             figures += overhead.measure(study, data(study), sizes.repeat)
         if "options" in items:
             study = local([*sizes.options, f"training.epochs={sizes.options_epochs}"], "options", **one_trial)
-            figures += overhead.measure_options(study, ("xla", "batch64"))
+            figures += overhead.measure_options(study, ("xla", "batch64", "arrays"))
         if "concurrency" in items:
             study = local(sizes.concurrency, "concurrency", search={"scheduler": "fifo"})
             figures += concurrency.measure(study, data(study), cores, sizes.repeat)

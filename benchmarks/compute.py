@@ -1,11 +1,12 @@
 """Plain Keras training of a study's model, in a process of its own: the bare side of the benchmarks.
 
-- `plain_fit`: one `model.fit` over every epoch on the training split as float32
-  arrays, what a script without vae-tune does; between epochs (outside their
-  timing) the same process times a float32 matmul, the machine's own FLOP/s
-  under the same thread budget and the same load.
-- `compare_options`: the same model under training options (XLA, batch size),
-  one model per option, their epochs taken in turn.
+- `plain_fit`: one `model.fit` over every epoch, on the same training images
+  through the same tf.data pipeline as a trial, with nothing else: no
+  scoring, no checkpoints, no Ray. Between epochs (outside their timing) the
+  same process times a float32 matmul: the machine's own FLOP/s under the
+  same thread budget and the same load.
+- `compare_options`: the same model under training options (XLA, batch size,
+  Keras' own array input), one model per option, their epochs taken in turn.
 
 Both run in a fresh spawned process (`in_fresh_process`) whose TensorFlow
 thread pools are sized like a trial's (`configure_threads`), so neither side
@@ -94,7 +95,6 @@ def plain_fit(study_dict: dict, epochs: int) -> dict[str, Any]:
     model_config, training = study.trial({})
     keras.utils.set_random_seed(training.seed)
     model = build_vae(model_config, training.learning_rate, seed=training.seed)
-    images = dataset.images[train].astype("float32") / 255.0
 
     epoch_seconds: list[float] = []
     matmul: list[float] = []
@@ -107,11 +107,12 @@ def plain_fit(study_dict: dict, epochs: int) -> dict[str, Any]:
             epoch_seconds.append(time.perf_counter() - self.started)
             matmul.append(matmul_flops_per_second())  # between epochs, outside their timing
 
-    model.fit(images, batch_size=training.batch_size, epochs=epochs, shuffle=True, verbose=0, callbacks=[Timer()])
+    batches = training_batches(dataset.images, train, training.batch_size, seed=training.seed)
+    model.fit(batches, epochs=epochs, verbose=0, callbacks=[Timer()])
 
-    # The trainable's input pipeline on its own: could it hold training back?
+    # The input pipeline on its own: could it hold training back?
     started = time.perf_counter()
-    for _ in training_batches(dataset.images, train, training.batch_size, seed=0):
+    for _ in batches:
         pass
     pipeline_rate = len(train) / (time.perf_counter() - started)
     return {
@@ -125,9 +126,10 @@ def plain_fit(study_dict: dict, epochs: int) -> dict[str, Any]:
 
 # Options a study could train with; each changes how the same model trains, not what it is.
 OPTIONS = {
-    "default": {},
+    "default": {},  # vae-tune's tf.data pipeline, batch 32, no XLA: what a trial does
     "xla": {"jit_compile": True},  # XLA-compiled train step (Keras leaves it off on CPU)
     "batch64": {"batch_size": 64},  # twice the default batch: fewer, larger steps (changes the results)
+    "arrays": {"arrays": True},  # Keras' own input from float32 arrays instead of vae-tune's pipeline
 }
 
 
@@ -135,24 +137,26 @@ def compare_options(study_dict: dict, epochs: int, options: tuple[str, ...]) -> 
     """Seconds per epoch of each option, their epochs taken in turn (first epoch, with tracing, dropped)."""
     import keras
 
+    from vae_tune.data.dataset import training_batches
     from vae_tune.model import build_vae
 
     study, dataset, train = _setup(study_dict)
     model_config, training = study.trial({})
-    images = dataset.images[train].astype("float32") / 255.0
+    arrays = dataset.images[train].astype("float32") / 255.0
     models = {}
     for name in options:
         keras.utils.set_random_seed(training.seed)
-        model = build_vae(model_config, training.learning_rate, seed=training.seed)
-        if "jit_compile" in OPTIONS[name]:
-            model.jit_compile = OPTIONS[name]["jit_compile"]
-        models[name] = model
+        models[name] = build_vae(model_config, training.learning_rate, seed=training.seed)
+        models[name].jit_compile = OPTIONS[name].get("jit_compile", False)
     seconds: dict[str, list[float]] = {name: [] for name in options}
     for epoch in range(epochs):
-        order = options if epoch % 2 == 0 else tuple(reversed(options))
-        for name in order:
+        for name in options if epoch % 2 == 0 else reversed(options):
             batch_size = OPTIONS[name].get("batch_size", training.batch_size)
             started = time.perf_counter()
-            models[name].fit(images, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
+            if OPTIONS[name].get("arrays"):
+                models[name].fit(arrays, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
+            else:
+                batches = training_batches(dataset.images, train, batch_size, seed=epoch)
+                models[name].fit(batches, epochs=1, verbose=0)
             seconds[name].append(time.perf_counter() - started)
     return {name: values[1:] for name, values in seconds.items()}
