@@ -48,6 +48,7 @@ class Sizes:
     startup: list[str]  # of the smoke study
     startup_repeat: int
     concurrency: list[str]
+    concurrency_repeat: int
     search: list[str]  # the local study's search space, grace period and reduction factor, shrunk
 
 
@@ -57,24 +58,24 @@ SIZES = {
         overhead=[], overhead_epochs=5,
         options=["data.samples=1024"], options_epochs=5,
         startup=[], startup_repeat=2,
-        concurrency=["data.samples=1024", "training.epochs=3", "search.num_samples=4"],
-        search=["data.samples=768", "training.epochs=10"],
+        concurrency=["data.samples=1024", "training.epochs=3", "search.num_samples=4"], concurrency_repeat=2,
+        search=["data.samples=512"],
     ),
     "quick": Sizes(
         repeat=2,
         overhead=["data.samples=1024"], overhead_epochs=4,
         options=["data.samples=512"], options_epochs=3,
         startup=[], startup_repeat=1,
-        concurrency=["data.samples=512", "training.epochs=2", "search.num_samples=4"],
-        search=["data.samples=512", "training.epochs=6", "search.num_samples=8"],
+        concurrency=["data.samples=512", "training.epochs=2", "search.num_samples=4"], concurrency_repeat=1,
+        search=["data.samples=256", "training.epochs=12", "search.num_samples=8"],
     ),
     "ci": Sizes(
         repeat=1,
         overhead=[*TINY], overhead_epochs=2,
         options=[*TINY], options_epochs=2,
         startup=[*TINY, "search.num_samples=1", "training.epochs=1"], startup_repeat=1,
-        concurrency=[*TINY, "training.epochs=1", "search.num_samples=2"],
-        search=[*TINY, "training.epochs=2", "search.num_samples=3", "search.grace_period=1"],
+        concurrency=[*TINY, "training.epochs=1", "search.num_samples=2"], concurrency_repeat=1,
+        search=[*TINY, "training.epochs=2", "search.num_samples=2", "search.grace_period=1"],
     ),
 }
 
@@ -109,7 +110,7 @@ def run(size: str, items: tuple[str, ...], scratch: str) -> list[Figure]:
             figures += overhead.measure_options(study, ("xla", "batch64", "arrays"))
         if "concurrency" in items:
             study = local(sizes.concurrency, "concurrency", search={"scheduler": "fifo"})
-            figures += concurrency.measure(study, data(study), cores, sizes.repeat)
+            figures += concurrency.measure(study, data(study), cores, sizes.concurrency_repeat)
         if "search" in items:
             study = local(sizes.search, "search")
             figures += search.measure(study, data(study))

@@ -116,8 +116,12 @@ def table(figures: list[Figure]) -> str:
         low, high = min(figure.values, default=None), max(figure.values, default=None)
         spread_text = "" if len(figure.values) < 2 else f"{_number(low, figure.unit)}..{_number(high, figure.unit)}"
         met = {True: "yes", False: "NO", None: ""}[figure.met]
+        target = ""
+        if figure.target:
+            operator, bound = figure.target.split()
+            target = f"{operator} {_number(float(bound), figure.unit)}"
         rows.append((figure.label, _number(figure.median, figure.unit), spread_text, str(len(figure.values)),
-                     figure.target, met))
+                     target, met))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width)
                        in enumerate(zip(row, widths))).rstrip() for row in rows]

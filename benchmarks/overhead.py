@@ -24,13 +24,11 @@ def trial_side(study: StudyConfig, dataset) -> dict:
     """Seconds per steady-state epoch of one Tune trial, and how they split."""
     rows = run_timed(study, dataset).rows
     steady = rows[1:]
-    intervals = [later["arrived"] - earlier["arrived"] for earlier, later in zip(rows, steady)]
-    interval = sum(intervals) / len(intervals)
+    interval = (rows[-1]["arrived"] - rows[0]["arrived"]) / len(steady)
     train = statistics.mean(row["time/train_seconds"] for row in steady)
     scoring = statistics.mean(row["time/eval_seconds"] for row in steady)
     return {
         "seconds_per_epoch": interval,
-        "steady_epoch_seconds": intervals,
         "fit_seconds": train,
         "scoring_seconds": scoring,
         # Checkpoint (weights, SHA-256, trial.json), Tune's copy of it to storage, the report's round trip.
@@ -42,7 +40,7 @@ def trial_side(study: StudyConfig, dataset) -> dict:
 def bare_side(study: StudyConfig) -> dict:
     result = in_fresh_process(plain_fit, to_dict(study), study.training.epochs)
     steady = result["epoch_seconds"][1:]
-    return {**result, "seconds_per_epoch": statistics.mean(steady), "steady_epoch_seconds": steady}
+    return {**result, "seconds_per_epoch": statistics.mean(steady)}
 
 
 def measure(study: StudyConfig, dataset, repeat: int) -> list[Figure]:
@@ -68,13 +66,6 @@ def measure(study: StudyConfig, dataset, repeat: int) -> list[Figure]:
             "fit_alone_vs_bare": median("seconds_per_epoch", bares) / split["fit_seconds"],
         },
     )]
-
-    # On a shared machine an epoch runs either alone on its core or beside another process, at half
-    # the speed; the fastest epoch of each side is the one least disturbed.
-    fastest = (min(min(bare["steady_epoch_seconds"]) for bare in bares)
-               / min(min(trial["steady_epoch_seconds"]) for trial in trials))
-    figures.append(Figure("trainable_overhead_fastest", "1 the same, fastest epoch of each side",
-                          [fastest], ">= 0.95"))
 
     epochs = [epoch for trial in trials for epoch in trial["epochs"]]
     shares = evaluation_share.shares(epochs)

@@ -32,6 +32,19 @@ def epochs_to_reach(rows: list[dict], threshold: float) -> int | None:
     return None
 
 
+def winner_ranks(rows: list[dict], winner: dict) -> dict[int, int]:
+    """The exhaustive winner's rank (1 = lowest objective) among the trials at each epoch.
+
+    What ASHA sees at a rung: if the eventual winner ranks below the best
+    1/reduction_factor at the grace period, it is stopped there.
+    """
+    by_epoch: dict[int, dict[str, float]] = {}
+    for row in rows:
+        by_epoch.setdefault(row["epoch"], {})[row["trial_id"]] = row["objective"]
+    return {epoch: 1 + sum(value < scores[winner["trial_id"]] for value in scores.values())
+            for epoch, scores in sorted(by_epoch.items())}
+
+
 def measure(study: StudyConfig, dataset) -> list[Figure]:
     exhaustive_study = dataclasses.replace(study, search=dataclasses.replace(study.search, scheduler="fifo"))
     exhaustive = run_timed(exhaustive_study, dataset)
@@ -41,6 +54,9 @@ def measure(study: StudyConfig, dataset) -> list[Figure]:
     threshold = best * (1 + TOLERANCE)
     spent = epochs_to_reach(scheduled.rows, threshold)
     configs = lambda run: sorted(map(repr, {row["trial_id"]: row["config"] for row in run.rows}.values()))  # noqa: E731
+    # Did the scheduler give the exhaustive run's best trial its epochs? (Same seeded trials, same configs.)
+    winner = min(exhaustive.rows, key=lambda row: row["objective"])
+    winner_epochs = max((row["epoch"] for row in scheduled.rows if row["config"] == winner["config"]), default=0)
     detail = {
         "scheduler": study.search.scheduler,
         "algorithm": study.search.algorithm,
@@ -54,6 +70,9 @@ def measure(study: StudyConfig, dataset) -> list[Figure]:
         "scheduled_trial_epochs_to_reach": spent,
         "scheduled_trial_epochs_total": len(scheduled.rows),
         "exhaustive_trial_epochs_to_reach": epochs_to_reach(exhaustive.rows, threshold),
+        "exhaustive_best_trial": {**winner["config"], "epoch": winner["epoch"]},
+        "its_epochs_under_scheduler": winner_epochs,
+        "its_rank_by_epoch": winner_ranks(exhaustive.rows, winner),  # of `trials`; ASHA keeps the top 1/rf
         "same_trials_sampled": configs(exhaustive) == configs(scheduled),
         "exhaustive_seconds": exhaustive.seconds,
         "scheduled_seconds": scheduled.seconds,
