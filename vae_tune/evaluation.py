@@ -32,6 +32,11 @@ class ProbeScorer:
         self.config = config
 
     @cached_property
+    def blur_reference(self) -> metrics.BlurReference:
+        """The probe images' detail pyramid, built once: each epoch pays only for the reconstructions'."""
+        return metrics.BlurReference(self.probe.images)
+
+    @cached_property
     def blur_calibration(self) -> np.ndarray:
         """How blurry the probe itself gets under Gaussian blur: for `val/effective_blur_sigma`."""
         return metrics.blur_calibration(self.probe.images)
@@ -62,7 +67,7 @@ class ProbeScorer:
         paths = metrics.interpolation_path(decode, z_starts, z_ends, steps=config.interpolation_steps)
         within_paths, cross_paths = paths[:within], paths[within:]
 
-        blur = metrics.blur(probe.images, reconstructions)
+        blur = self.blur_reference.blur(reconstructions)
         roughness = metrics.roughness(within_paths)
         squared_error = np.square(probe.images - reconstructions)
         kl_per_dimension = gaussian_kl_per_dimension(z_mean[:images], z_log_var[:images])

@@ -67,17 +67,20 @@ def laplacian(images: np.ndarray) -> np.ndarray:
     Returns [N, H-2, W-2, C]; the border is dropped so image edges are not
     mistaken for detail.
     """
-    centre = images[:, 1:-1, 1:-1]
-    return (
-        images[:, :-2, 1:-1] + images[:, 2:, 1:-1] + images[:, 1:-1, :-2] + images[:, 1:-1, 2:] - 4.0 * centre
-    )
+    # In place after the first sum: the same additions in the same order, two fewer temporaries.
+    detail = images[:, :-2, 1:-1] + images[:, 2:, 1:-1]
+    detail += images[:, 1:-1, :-2]
+    detail += images[:, 1:-1, 2:]
+    detail -= 4.0 * images[:, 1:-1, 1:-1]
+    return detail
 
 
 def average_pool(images: np.ndarray) -> np.ndarray:
     """2x2 average pooling of [N, H, W, C] images (an odd last row/column is dropped)."""
-    n, h, w, c = images.shape
-    h, w = h - h % 2, w - w % 2
-    return images[:, :h, :w].reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+    h, w = images.shape[1] - images.shape[1] % 2, images.shape[2] - images.shape[2] % 2
+    # Four strided views added: numpy's mean over the two inner axes of a 6-d reshape is several times slower.
+    top, bottom = images[:, 0:h:2], images[:, 1:h:2]
+    return 0.25 * (top[:, :, 0:w:2] + top[:, :, 1:w:2] + bottom[:, :, 0:w:2] + bottom[:, :, 1:w:2])
 
 
 def detail_pyramid(images: np.ndarray, levels: int = PYRAMID_LEVELS) -> list[np.ndarray]:
@@ -108,21 +111,46 @@ def blur_terms(x: np.ndarray, x_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray
     the original's (noise, checkerboards). Flat levels: g_s = 1 and
     e_s = ||B_s x_hat||^2 / (values * DETAIL_FLOOR) (see the module docstring).
     """
-    x = _check_images(x, "x")
-    x_hat = _check_images(x_hat, "x_hat")
-    if x.shape != x_hat.shape:
-        raise ValueError(f"x and x_hat must have the same shape, got {x.shape} and {x_hat.shape}")
-    gains, errors = [], []
-    for detail, detail_hat in zip(detail_pyramid(x), detail_pyramid(x_hat)):
-        reference = _energy(detail)
-        if reference <= FLAT_ENERGY * detail.size:
-            gains.append(1.0)
-            errors.append(_energy(detail_hat) / (detail.size * DETAIL_FLOOR))
-            continue
-        gain = float(np.dot(detail_hat.reshape(-1), detail.reshape(-1))) / reference
-        gains.append(gain)
-        errors.append(_energy(detail_hat - gain * detail) / reference)
-    return np.array(gains), np.array(errors)
+    return BlurReference(x).terms(x_hat)
+
+
+class BlurReference:
+    """The originals' half of `blur`, computed once.
+
+    A trial scores the same probe images every epoch: their detail pyramid and
+    its energies are kept, so an epoch pays only for the reconstructions'.
+    `BlurReference(x).blur(x_hat)` equals `blur(x, x_hat)`.
+    """
+
+    def __init__(self, x: np.ndarray):
+        x = _check_images(x, "x")
+        self.shape = x.shape
+        self.details = detail_pyramid(x)
+        self.energies = [_energy(detail) for detail in self.details]
+
+    def terms(self, x_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(g_s, e_s) of `x_hat` against the originals; see `blur_terms`."""
+        x_hat = _check_images(x_hat, "x_hat")
+        if x_hat.shape != self.shape:
+            raise ValueError(f"x and x_hat must have the same shape, got {self.shape} and {x_hat.shape}")
+        gains, errors = [], []
+        for detail, reference, detail_hat in zip(self.details, self.energies, detail_pyramid(x_hat)):
+            energy_hat = _energy(detail_hat)
+            if reference <= FLAT_ENERGY * detail.size:
+                gains.append(1.0)
+                errors.append(energy_hat / (detail.size * DETAIL_FLOOR))
+                continue
+            cross = float(np.dot(detail_hat.reshape(-1), detail.reshape(-1)))
+            gain = cross / reference
+            gains.append(gain)
+            # ||a - g b||^2 = ||a||^2 - g <a, b> when g = <a, b> / ||b||^2: no difference image to build.
+            errors.append(max(energy_hat - gain * cross, 0.0) / reference)
+        return np.array(gains), np.array(errors)
+
+    def blur(self, x_hat: np.ndarray) -> float:
+        """`blur(x, x_hat)` for the originals this reference was built from."""
+        gains, errors = self.terms(x_hat)
+        return float((1.0 - gains.mean()) + NOISE_WEIGHT * errors.mean())
 
 
 def blur(x: np.ndarray, x_hat: np.ndarray) -> float:
@@ -134,8 +162,7 @@ def blur(x: np.ndarray, x_hat: np.ndarray) -> float:
     blur and not falling when noise is added; lower is sharper. Can dip
     slightly below 0 only for reconstructions that over-sharpen. Always finite.
     """
-    gains, errors = blur_terms(x, x_hat)
-    return float((1.0 - gains.mean()) + NOISE_WEIGHT * errors.mean())
+    return BlurReference(x).blur(x_hat)
 
 
 # --- interpolation paths ------------------------------------------------------
@@ -298,7 +325,8 @@ def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
 
 def blur_calibration(x: np.ndarray, sigmas: tuple[float, ...] = CALIBRATION_SIGMAS) -> np.ndarray:
     """blur(x, gaussian_blur(x, sigma)) for each sigma: the curve `effective_blur_sigma` inverts."""
-    curve = np.array([blur(x, gaussian_blur(x, sigma)) for sigma in sigmas])
+    reference = BlurReference(x)
+    curve = np.array([reference.blur(gaussian_blur(x, sigma)) for sigma in sigmas])
     return np.maximum.accumulate(curve)  # monotone for np.interp even if a level is flat
 
 

@@ -169,9 +169,11 @@ def trial_directory(experiment_dir: str) -> Path:
     return path
 
 
-def record_start(trial_dir: Path, resumed: dict[str, Any]) -> None:
-    """One line per start of this trial in starts.log: how often it ran, and from where."""
-    line = {"pid": os.getpid(), "time": time.time(), "resumed_from_epoch": resumed.get("resumed_from_epoch")}
+def record_start(trial_dir: Path, resumed: dict[str, Any], setup_seconds: float) -> None:
+    """One line per start of this trial in starts.log: how often it ran, from where, and how long
+    the start took (threads, data split, probe, model build, restore)."""
+    line = {"pid": os.getpid(), "time": time.time(), "resumed_from_epoch": resumed.get("resumed_from_epoch"),
+            "setup_seconds": setup_seconds}
     with open(trial_dir / STARTS_FILE, "a") as log:
         log.write(json.dumps(line) + "\n")
 
@@ -181,12 +183,13 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, expe
     import ray
     from ray import tune
 
+    started = time.perf_counter()
     configure_threads(study.resources.cpus_per_trial)
     runner = TrialRunner(study, config, dataset, gpu_ids=ray.get_gpu_ids())
     print(f"vae-tune trial: {runner.devices.describe()}", flush=True)  # the trial's log; --verbose shows it
     node = {"device/node_id": ray.get_runtime_context().get_node_id()}
     resumed = restore_latest(runner, tune.get_checkpoint())
-    record_start(trial_directory(experiment_dir), resumed)
+    record_start(trial_directory(experiment_dir), resumed, setup_seconds=time.perf_counter() - started)
     while runner.epoch < runner.training.epochs:
         metrics = {**runner.train_epoch(), **node, **resumed}
         resumed = {}

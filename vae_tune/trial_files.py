@@ -3,7 +3,7 @@
 Kept apart from the trainable so that reading results never imports TensorFlow.
 """
 
-STARTS_FILE = "starts.log"  # one JSON line per start of the trial: how often it ran, and from which epoch
+STARTS_FILE = "starts.log"  # one JSON line per start of the trial: how often it ran, from which epoch, its setup time
 TIMEOUT_FILE = "timed_out.json"  # written when execution.trial_timeout stopped the trial
 
 

@@ -1,0 +1,67 @@
+"""The benchmark runner at CI size: every figure comes out (their values are the runner's business)."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.common import Figure, alternate, table
+
+REPO = Path(__file__).resolve().parent.parent
+
+FIGURES = [
+    "startup_seconds", *(f"startup_{phase}" for phase in ("imports", "data", "ray_start", "trial_launch",
+                                                          "model_build", "first_epoch", "checkpoint_and_report")),
+    "trainable_overhead", "scoring_share", "compute_efficiency",
+    "option_xla", "option_batch64", "option_arrays",
+    "trials_per_hour_1", "trials_per_hour_2", "concurrency_speedup",
+    "search_fraction", "search_total_fraction",
+]
+
+
+def test_the_runner_produces_every_figure_at_ci_size(tmp_path):
+    out = tmp_path / "results.json"
+    run = subprocess.run([sys.executable, "-m", "benchmarks", "--ci", "--out", str(out)], cwd=REPO,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert list(results["figures"]) == FIGURES
+    for key, figure in results["figures"].items():
+        if key == "search_fraction" and figure["detail"]["scheduled_trial_epochs_to_reach"] is None:
+            assert figure["met"] is False  # the scheduler never got within 2%: no value, target missed
+            continue
+        assert figure["values"] and all(math.isfinite(v) for v in figure["values"]), key
+    for key in ("trainable_overhead", "scoring_share", "search_fraction"):
+        assert results["figures"][key]["target"] and isinstance(results["figures"][key]["met"], bool)
+    assert len(results["machine"]["load_average_before"]) == 3
+    for figure in results["figures"].values():  # the printed table has a line per figure
+        assert figure["label"] in run.stdout
+
+
+def test_alternate_takes_turns_in_abba_order():
+    calls = []
+    results = alternate({"a": lambda: calls.append("a") or len(calls), "b": lambda: calls.append("b") or len(calls)}, 3)
+    assert calls == ["a", "b", "b", "a", "a", "b"]
+    assert results == {"a": [1, 4, 5], "b": [2, 3, 6]}
+
+
+def test_figures_compare_their_median_with_the_target():
+    assert Figure("x", "x", [0.9, 1.0, 0.97], ">= 0.95").met is True
+    assert Figure("x", "x", [0.06, 0.04, 0.07], "<= 0.05", unit="%").met is False
+    assert Figure("x", "x", [], "<= 0.3").met is False  # never reached
+    assert Figure("x", "x", [3.0]).met is None  # reported, no target
+    text = table([Figure("ratio", "a ratio", [0.9, 1.0, 0.97], ">= 0.95"), Figure("share", "a share", [0.04], unit="%")])
+    assert "0.97x" in text and "0.90x..1.00x" in text and "yes" in text and "4.0%" in text
+
+
+def test_training_flops_are_counted_from_the_layers():
+    from benchmarks.compute import training_flops_per_image
+    from vae_tune.config import ModelConfig
+    from vae_tune.model import build_vae
+
+    model = build_vae(ModelConfig(image_size=16, latent_dim=8), learning_rate=1e-3)
+    # 2 * multiply-adds: Conv2D per output pixel, Conv2DTranspose per input pixel, Dense per weight.
+    encoder = 2 * (8 * 8 * 3 * 3 * 3 * 32 + 4 * 4 * 3 * 3 * 32 * 16 + 2 * 2 * 3 * 3 * 16 * 4 + 2 * 16 * 8)
+    decoder = 2 * (8 * 64 + 1 * 1 * 3 * 3 * 64 * 32 + 2 * 2 * 3 * 3 * 32 * 16 + 4 * 4 * 3 * 3 * 16 * 8 + 8 * 8 * 3 * 3 * 8 * 3)
+    assert training_flops_per_image(model) == 3 * (encoder + decoder)
