@@ -66,10 +66,14 @@ def test_a_killed_trial_resumes_from_its_last_checkpoint(tmp_path, ray_session):
 
     reported = epochs_reported(trial_dir)
     assert [r["epoch"] for r in reported] == [1, 2, 3, 4, 5]  # no gap, nothing twice
-    assert reported[2]["pid"] != second["pid"]  # epoch 3 came from the restarted process
-    assert reported[2]["resumed_from_epoch"] == 2
-    assert reported[2]["resumed_from_sha256"] == reported[1]["checkpoint_sha256"]  # the epoch-2 weights, bit for bit
-    assert [s["resumed_from_epoch"] for s in starts(trial_dir)] == [None, 2]
+    # On a loaded machine the kill can land an epoch later than aimed: check against what it hit.
+    before = [r for r in reported if r["pid"] == second["pid"]]
+    after = [r for r in reported if r["pid"] != second["pid"]]
+    assert after and len(before) < 5, "the trial should have been restarted mid-way"
+    assert after[0]["resumed_from_epoch"] == before[-1]["epoch"]
+    # The weights it resumed from are the last checkpoint's, bit for bit.
+    assert after[0]["resumed_from_sha256"] == before[-1]["checkpoint_sha256"]
+    assert [s["resumed_from_epoch"] for s in starts(trial_dir)] == [None, before[-1]["epoch"]]
     table = load_results(outcome["result"].experiment_dir)
     assert table.loc[0, "status"] == "finished" and table.loc[0, "epochs"] == 5 and table.loc[0, "starts"] == 2
 
