@@ -59,7 +59,7 @@ SIZES = {
         options=["data.samples=1024"], options_epochs=5,
         startup=[], startup_repeat=2,
         concurrency=["data.samples=1024", "training.epochs=3", "search.num_samples=4"], concurrency_repeat=2,
-        search=["data.samples=512"],
+        search=[],  # the local study itself: fewer images make its early rungs a worse guide
     ),
     "quick": Sizes(
         repeat=2,

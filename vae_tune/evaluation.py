@@ -30,6 +30,23 @@ class ProbeScorer:
     def __init__(self, probe: Probe, config: ObjectiveConfig):
         self.probe = probe
         self.config = config
+        self._traced_for = None  # the model `_encode` and `_decode` were traced for
+
+    def _trace(self, model) -> None:
+        """Wrap the model's encoder and decoder in graph functions, once per model.
+
+        Eager Keras calls pay Python dispatch on every layer of every call; as
+        graph functions the scoring's model calls take ~40% less time (see
+        benchmarks/evaluation_share.py). reduce_retracing: the decoder sees two
+        batch shapes (reconstructions, interpolation points) and traces once more
+        at most.
+        """
+        import tensorflow as tf  # here, so that analysis code importing this module needs no TF
+
+        if self._traced_for is not model:
+            self._encode = tf.function(lambda x: model.encoder(x, training=False), reduce_retracing=True)
+            self._decode = tf.function(lambda z: model.decoder(z, training=False), reduce_retracing=True)
+            self._traced_for = model
 
     @cached_property
     def blur_reference(self) -> metrics.BlurReference:
@@ -53,15 +70,15 @@ class ProbeScorer:
         images, within, across = len(probe.images), len(probe.pair_starts), len(probe.cross_starts)
         # Direct calls, not predict_on_batch: under a multi-replica strategy Keras 3.15's
         # predict_on_batch runs the whole batch on every replica and returns it once per replica.
-        z_mean, z_log_var = (np.asarray(z) for z in model.encoder(
-            np.concatenate([probe.images, probe.pair_starts, probe.cross_starts, probe.pair_ends, probe.cross_ends]),
-            training=False,
+        self._trace(model)
+        z_mean, z_log_var = (np.asarray(z) for z in self._encode(
+            np.concatenate([probe.images, probe.pair_starts, probe.cross_starts, probe.pair_ends, probe.cross_ends])
         ))
         z_images = z_mean[:images]
         z_starts, z_ends = np.split(z_mean[images:], 2)
 
         def decode(z):
-            return np.asarray(model.decoder(z, training=False))
+            return np.asarray(self._decode(z))
 
         reconstructions = decode(z_images)
         paths = metrics.interpolation_path(decode, z_starts, z_ends, steps=config.interpolation_steps)
