@@ -96,22 +96,33 @@ def run(size: str, items: tuple[str, ...], scratch: str) -> list[Figure]:
         return benchmark_study("local", overrides, scratch, name, **changes)
 
     figures: list[Figure] = []
+    started = time.perf_counter()
+
+    def progress(item: str) -> None:  # the figures come at the end; say what is running meanwhile
+        print(f"[{time.perf_counter() - started:6.0f} s] measuring {item} ...", flush=True)
+
     if "startup" in items:  # first: the command starts its own Ray
+        progress("start-up (item 5)")
         figures += startup.measure("smoke", sizes.startup, scratch, sizes.startup_repeat)
     ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}})
     try:
         one_trial = {"search": {"space": {}, "num_samples": 1, "scheduler": "fifo"}}  # the study's fixed model
         if "overhead" in items:
+            progress("trainable overhead and scoring share (items 1-3)")
             study = local([*sizes.overhead, f"training.epochs={sizes.overhead_epochs}"], "overhead", **one_trial)
             figures += overhead.measure(study, data(study), sizes.repeat)
         if "options" in items:
+            progress("training options (item 3)")
             study = local([*sizes.options, f"training.epochs={sizes.options_epochs}"], "options", **one_trial)
             figures += overhead.measure_options(study, ("xla", "batch64", "arrays"))
+            figures += overhead.measure_threads(study, cores, sizes.repeat)
         if "concurrency" in items:
+            progress("concurrency (item 6)")
             study = local(sizes.concurrency, "concurrency", search={"scheduler": "fifo"})
             figures += concurrency.measure(study, data(study), cores, sizes.concurrency_repeat)
         if "search" in items:
+            progress("search efficiency (item 4): an exhaustive study, then the scheduled one")
             study = local(sizes.search, "search")
             figures += search.measure(study, data(study))
     finally:

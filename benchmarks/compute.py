@@ -16,6 +16,7 @@ inherits the other's threads or traced functions.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -84,7 +85,7 @@ def _setup(study_dict: dict):
     return study, dataset, train
 
 
-def plain_fit(study_dict: dict, epochs: int) -> dict[str, Any]:
+def plain_fit(study_dict: dict, epochs: int, time_matmul: bool = True) -> dict[str, Any]:
     """Train the study's fixed model with one bare `model.fit`; time each epoch and a matmul between epochs."""
     import keras
 
@@ -105,7 +106,8 @@ def plain_fit(study_dict: dict, epochs: int) -> dict[str, Any]:
 
         def on_epoch_end(self, epoch, logs=None):
             epoch_seconds.append(time.perf_counter() - self.started)
-            matmul.append(matmul_flops_per_second())  # between epochs, outside their timing
+            if time_matmul:
+                matmul.append(matmul_flops_per_second())  # between epochs, outside their timing
 
     batches = training_batches(dataset.images, train, training.batch_size, seed=training.seed)
     model.fit(batches, epochs=epochs, verbose=0, callbacks=[Timer()])
@@ -122,6 +124,17 @@ def plain_fit(study_dict: dict, epochs: int) -> dict[str, Any]:
         "training_flops_per_image": training_flops_per_image(model),
         "pipeline_images_per_second": pipeline_rate,
     }
+
+
+def two_fits_at_once(study_dict: dict, epochs: int) -> float:
+    """Images/s of two bare fits running at once, each in a process of its own (like two concurrent trials).
+
+    Each sizes its thread pools from `resources.cpus_per_trial`; no matmul between
+    epochs, which would slow the other process's epoch.
+    """
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        runs = list(pool.map(plain_fit, [study_dict] * 2, [epochs] * 2, [False] * 2))
+    return sum(run["train_images"] / statistics.mean(run["epoch_seconds"][1:]) for run in runs)
 
 
 # Options a study could train with; each changes how the same model trains, not what it is.

@@ -11,11 +11,12 @@ thread budget (`benchmarks.compute.plain_fit`). The sides run in turn
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 
 from benchmarks import evaluation_share
 from benchmarks.common import Figure, alternate, spread
-from benchmarks.compute import OPTIONS, compare_options, in_fresh_process, plain_fit
+from benchmarks.compute import OPTIONS, compare_options, in_fresh_process, plain_fit, two_fits_at_once
 from benchmarks.tune_runs import run_timed
 from vae_tune.config import StudyConfig, to_dict
 
@@ -107,3 +108,22 @@ def measure_options(study: StudyConfig, options: tuple[str, ...]) -> list[Figure
                     "default_seconds_per_epoch": spread(seconds["default"])},
         ))
     return figures
+
+
+def measure_threads(study: StudyConfig, cores: int, repeat: int) -> list[Figure]:
+    """Two trainings at once on the cores: thread pools sized to each one's share, as trials do, or TF's defaults.
+
+    TF's default pools take every core for each process, so two processes run
+    twice as many busy threads as there are cores.
+    """
+    def at_once(cpus_each: float) -> float:
+        shared = dataclasses.replace(study, resources=dataclasses.replace(study.resources, cpus_per_trial=cpus_each))
+        return two_fits_at_once(to_dict(shared), study.training.epochs)
+
+    runs = alternate({"sized": lambda: at_once(cores / 2), "default": lambda: at_once(cores)}, repeat)
+    return [Figure(
+        "option_threads", "3 option threads per trial: images/s / TF default",
+        [sized / default for sized, default in zip(runs["sized"], runs["default"])],
+        detail={"images_per_second_sized": spread(runs["sized"]), "images_per_second_default": spread(runs["default"]),
+                "threads_each": {"sized": max(1, cores // 2), "default": cores}},
+    )]

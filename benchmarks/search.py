@@ -45,6 +45,15 @@ def winner_ranks(rows: list[dict], winner: dict) -> dict[int, int]:
             for epoch, scores in sorted(by_epoch.items())}
 
 
+def curves(rows: list[dict]) -> list[dict]:
+    """Each trial's config and objective by epoch: what a scheduler would have seen, kept for replaying."""
+    trials: dict[str, dict] = {}
+    for row in rows:
+        trial = trials.setdefault(row["trial_id"], {"config": row["config"], "objective": []})
+        trial["objective"].append(row["objective"])
+    return list(trials.values())
+
+
 def measure(study: StudyConfig, dataset) -> list[Figure]:
     exhaustive_study = dataclasses.replace(study, search=dataclasses.replace(study.search, scheduler="fifo"))
     exhaustive = run_timed(exhaustive_study, dataset)
@@ -75,6 +84,8 @@ def measure(study: StudyConfig, dataset) -> list[Figure]:
         "its_rank_by_epoch": winner_ranks(exhaustive.rows, winner),  # of `trials`; ASHA keeps the top 1/rf
         "same_trials_sampled": configs(exhaustive) == configs(scheduled),
         "exhaustive_seconds": exhaustive.seconds,
+        "exhaustive_curves": curves(exhaustive.rows),
+        "scheduled_epochs_by_trial": [len(trial["objective"]) for trial in curves(scheduled.rows)],
         "scheduled_seconds": scheduled.seconds,
     }
     return [

@@ -14,7 +14,7 @@ FIGURES = [
     "startup_seconds", *(f"startup_{phase}" for phase in ("imports", "data", "ray_start", "trial_launch",
                                                           "model_build", "first_epoch", "checkpoint_and_report")),
     "trainable_overhead", "scoring_share", "compute_efficiency",
-    "option_xla", "option_batch64", "option_arrays",
+    "option_xla", "option_batch64", "option_arrays", "option_threads",
     "trials_per_hour_1", "trials_per_hour_2", "concurrency_speedup",
     "search_fraction", "search_total_fraction",
 ]
