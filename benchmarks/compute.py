@@ -32,30 +32,63 @@ def in_fresh_process(function: Callable, *args) -> Any:
         return pool.submit(function, *args).result()
 
 
-def training_flops_per_image(model) -> float:
-    """Multiply-add FLOPs of one training step per image, counted from the layers.
+def forward_matmuls(model) -> list[tuple[int, int, int]]:
+    """The model's convolutions and dense layers as the matrix products they amount to, per image.
 
-    Forward: 2 * MACs of every Conv2D (per output pixel), Conv2DTranspose (per
-    input pixel) and Dense layer. Training is counted as 3x forward (forward,
-    gradients of the inputs, gradients of the weights), the usual estimate.
-    BatchNorm, activations, the loss and Adam are left out: they are
-    elementwise, bound by memory, and part of what keeps the rate below peak.
+    (rows, inner, columns): a Conv2D is a product over its output pixels of
+    (kernel window x input channels) by output channels; a Conv2DTranspose one
+    over its input pixels of input channels by (kernel window x output
+    channels); a Dense layer one row. BatchNorm, activations, the loss and Adam
+    are left out: they are elementwise and bound by memory.
     """
     import keras
 
-    forward = 0
+    products = []
     for layer in [*model.encoder.layers, *model.decoder.layers]:
         if isinstance(layer, keras.layers.Conv2DTranspose):  # before Conv2D: it is a subclass of it
-            forward += 2 * _pixels(layer.input.shape) * math.prod(layer.kernel.shape)
+            height, width, filters, channels = layer.kernel.shape
+            products.append((_pixels(layer.input.shape), channels, height * width * filters))
         elif isinstance(layer, keras.layers.Conv2D):
-            forward += 2 * _pixels(layer.output.shape) * math.prod(layer.kernel.shape)
+            height, width, channels, filters = layer.kernel.shape
+            products.append((_pixels(layer.output.shape), height * width * channels, filters))
         elif isinstance(layer, keras.layers.Dense):
-            forward += 2 * math.prod(layer.kernel.shape)
-    return 3.0 * forward
+            products.append((1, *layer.kernel.shape))
+    return [tuple(map(int, product)) for product in products]
+
+
+def training_flops_per_image(model) -> float:
+    """FLOPs of one training step per image, counted from the layers: 3x forward.
+
+    Forward and the two gradients (of the inputs, of the weights) each cost one
+    matrix product of the layer's size: the usual estimate.
+    """
+    return 3.0 * sum(2 * rows * inner * columns for rows, inner, columns in forward_matmuls(model))
 
 
 def _pixels(shape) -> int:
     return int(shape[1]) * int(shape[2])
+
+
+def layer_shaped_flops_per_second(model, batch_size: int, repeat: int = 20) -> float:
+    """FLOP/s of plain matmuls shaped like the model's layers at this batch size, FLOP-weighted.
+
+    The model's products are thin (inner sizes of 4..288, 3..288 columns), so
+    they reuse far less of each value loaded than a 1024-square matmul does: this
+    is the rate the layers could reach as matmuls, before BatchNorm and the rest.
+    """
+    import tensorflow as tf
+
+    flops = seconds = 0.0
+    for rows, inner, columns in forward_matmuls(model):
+        a = tf.random.stateless_normal((batch_size * rows, inner), seed=(1, 2))
+        b = tf.random.stateless_normal((inner, columns), seed=(3, 4))
+        tf.linalg.matmul(a, b).numpy()
+        started = time.perf_counter()
+        for _ in range(repeat):
+            tf.linalg.matmul(a, b).numpy()
+        seconds += time.perf_counter() - started
+        flops += 2.0 * batch_size * rows * inner * columns * repeat
+    return flops / seconds
 
 
 def matmul_flops_per_second(size: int = MATMUL_SIZE, repeat: int = MATMUL_REPEAT) -> float:
@@ -111,6 +144,7 @@ def plain_fit(study_dict: dict, epochs: int, time_matmul: bool = True) -> dict[s
 
     batches = training_batches(dataset.images, train, training.batch_size, seed=training.seed)
     model.fit(batches, epochs=epochs, verbose=0, callbacks=[Timer()])
+    layer_shaped = layer_shaped_flops_per_second(model, training.batch_size) if time_matmul else None
 
     # The input pipeline on its own: could it hold training back?
     started = time.perf_counter()
@@ -123,6 +157,7 @@ def plain_fit(study_dict: dict, epochs: int, time_matmul: bool = True) -> dict[s
         "matmul_flops_per_second": matmul,
         "training_flops_per_image": training_flops_per_image(model),
         "pipeline_images_per_second": pipeline_rate,
+        "layer_shaped_flops_per_second": layer_shaped,
     }
 
 

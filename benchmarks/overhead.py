@@ -90,6 +90,8 @@ def measure(study: StudyConfig, dataset, repeat: int) -> list[Figure]:
             "matmul_flops_per_second": spread(peaks),
             "bare_images_per_second": images / median("seconds_per_epoch", bares),
             "input_pipeline_images_per_second": statistics.median(bare["pipeline_images_per_second"] for bare in bares),
+            # The layers' own products, timed alone: how fast the model could go if it were only its matmuls.
+            "layer_shaped_matmul_flops_per_second": statistics.median(bare["layer_shaped_flops_per_second"] for bare in bares),
             "in_tune_trial": statistics.median(efficiency) * statistics.median(overhead),
         },
     ))
