@@ -45,6 +45,7 @@ class Sizes:
     overhead_epochs: int  # per run; the first (tracing) is not timed
     options: list[str]
     options_epochs: int
+    threads_repeat: int  # two processes a side: the slowest item per repetition
     startup: list[str]  # of the smoke study
     startup_repeat: int
     concurrency: list[str]
@@ -55,16 +56,16 @@ class Sizes:
 SIZES = {
     "full": Sizes(
         repeat=3,
-        overhead=[], overhead_epochs=5,
-        options=["data.samples=1024"], options_epochs=5,
+        overhead=[], overhead_epochs=4,
+        options=["data.samples=1024"], options_epochs=5, threads_repeat=2,
         startup=[], startup_repeat=2,
-        concurrency=["data.samples=1024", "training.epochs=3", "search.num_samples=4"], concurrency_repeat=2,
+        concurrency=["data.samples=768", "training.epochs=3", "search.num_samples=4"], concurrency_repeat=2,
         search=[],  # the local study itself: fewer images make its early rungs a worse guide
     ),
     "quick": Sizes(
         repeat=2,
         overhead=["data.samples=1024"], overhead_epochs=4,
-        options=["data.samples=512"], options_epochs=3,
+        options=["data.samples=512"], options_epochs=3, threads_repeat=1,
         startup=[], startup_repeat=1,
         concurrency=["data.samples=512", "training.epochs=2", "search.num_samples=4"], concurrency_repeat=1,
         search=["data.samples=256", "training.epochs=12", "search.num_samples=8"],
@@ -72,7 +73,7 @@ SIZES = {
     "ci": Sizes(
         repeat=1,
         overhead=[*TINY], overhead_epochs=2,
-        options=[*TINY], options_epochs=2,
+        options=[*TINY], options_epochs=2, threads_repeat=1,
         startup=[*TINY, "search.num_samples=1", "training.epochs=1"], startup_repeat=1,
         concurrency=[*TINY, "training.epochs=1", "search.num_samples=2"], concurrency_repeat=1,
         search=[*TINY, "training.epochs=2", "search.num_samples=2", "search.grace_period=1"],
@@ -116,7 +117,7 @@ def run(size: str, items: tuple[str, ...], scratch: str) -> list[Figure]:
             progress("training options (item 3)")
             study = local([*sizes.options, f"training.epochs={sizes.options_epochs}"], "options", **one_trial)
             figures += overhead.measure_options(study, ("xla", "batch64", "arrays"))
-            figures += overhead.measure_threads(study, cores, sizes.repeat)
+            figures += overhead.measure_threads(study, cores, sizes.threads_repeat)
         if "concurrency" in items:
             progress("concurrency (item 6)")
             study = local(sizes.concurrency, "concurrency", search={"scheduler": "fifo"})

@@ -1,8 +1,9 @@
 """Item 4: how much of an exhaustive search the study's scheduler needs to find as good a model.
 
 Two real studies of the same trials (the searcher is seeded, so both sample the
-same configurations), shrunk to fit the benchmark (fewer images and epochs,
-the same search space, grace period and reduction factor):
+same configurations): the default study itself at full size; --quick and --ci
+shrink it (fewer images and epochs, the same search space and schedule), which
+makes early rungs a worse guide than in the real study:
 
 - exhaustive: FIFO, every trial to its last epoch; its best objective over all
   trial-epochs is the reference;

@@ -65,3 +65,20 @@ def test_training_flops_are_counted_from_the_layers():
     encoder = 2 * (8 * 8 * 3 * 3 * 3 * 32 + 4 * 4 * 3 * 3 * 32 * 16 + 2 * 2 * 3 * 3 * 16 * 4 + 2 * 16 * 8)
     decoder = 2 * (8 * 64 + 1 * 1 * 3 * 3 * 64 * 32 + 2 * 2 * 3 * 3 * 32 * 16 + 4 * 4 * 3 * 3 * 16 * 8 + 8 * 8 * 3 * 3 * 8 * 3)
     assert training_flops_per_image(model) == 3 * (encoder + decoder)
+
+
+def test_replaying_asha_stops_trials_worse_than_the_rung_quantile():
+    from benchmarks.search import replay_asha
+
+    def trial(*objective):
+        return {"objective": list(objective), "seconds": [1.0] * len(objective)}
+
+    # One at a time, grace 1, rf 2, 4 epochs: rungs at epochs 1 and 2 (and 4, the end).
+    trials = [trial(1.0, 1.0, 1.0, 1.0),  # first at every rung: nothing to compare with, runs to the end
+              trial(2.0, 0.1, 0.1, 0.1),  # worse than the median at epoch 1: stopped there, its later 0.1 unseen
+              trial(0.5, 0.4, 0.3, 0.2)]  # better at each rung: runs to the end
+    assert replay_asha(trials, [0, 1, 2], grace=1, rf=2, max_t=4, slots=1, threshold=0.35) == (4 + 1 + 3, 9)
+    assert replay_asha(trials, [0, 1, 2], grace=1, rf=2, max_t=4, slots=1, threshold=0.05) == (None, 9)
+    # Trial 1 first: nothing to compare with, so it runs on and reaches 0.1 at its second epoch;
+    # trial 0 then beats its 2.0 at epoch 1 but not its 0.1 at epoch 2.
+    assert replay_asha(trials, [1, 0, 2], grace=1, rf=2, max_t=4, slots=1, threshold=0.15) == (2, 4 + 2 + 4)
