@@ -16,7 +16,7 @@ FIGURES = [
     "trainable_overhead", "scoring_share", "compute_efficiency",
     "option_xla", "option_batch64", "option_arrays", "option_threads",
     "trials_per_hour_1", "trials_per_hour_2", "concurrency_speedup",
-    "search_fraction", "search_total_fraction",
+    "search_fraction", "search_total_fraction", "search_fraction_any_order",
 ]
 
 
