@@ -85,6 +85,7 @@ def run(size: str, items: tuple[str, ...], scratch: str) -> list[Figure]:
     import ray
 
     from vae_tune.data.dataset import load_dataset
+    from vae_tune.study import start_local_ray
 
     sizes = SIZES[size]
     cores = len(os.sched_getaffinity(0))
@@ -105,8 +106,7 @@ def run(size: str, items: tuple[str, ...], scratch: str) -> list[Figure]:
     if "startup" in items:  # first: the command starts its own Ray
         progress("start-up (item 5)")
         figures += startup.measure("smoke", sizes.startup, scratch, sizes.startup_repeat)
-    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}})
+    start_local_ray(num_cpus=cores)
     try:
         one_trial = {"search": {"space": {}, "num_samples": 1, "scheduler": "fifo"}}  # the study's fixed model
         if "overhead" in items:

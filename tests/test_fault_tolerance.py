@@ -147,29 +147,69 @@ def test_a_diverging_trial_does_not_poison_the_study(tiny_study, ray_session):
     assert best_trial(table)["learning_rate"] == 1e-3
 
 
+def saved_epochs(runner: TrialRunner, directory: Path, epochs: int, objectives: list[float] | None = None) -> None:
+    """Train `epochs` epochs, each checkpointed into checkpoint_NNNNNN as Tune numbers them."""
+    for number in range(epochs):
+        metrics = runner.train_epoch()
+        if objectives:
+            metrics["objective"] = objectives[number]
+        runner.save(directory / f"checkpoint_{number:06d}", metrics)
+
+
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tiny_study, tmp_path):
     from ray import tune
 
     dataset = load_dataset(tiny_study.data)
-    runner = TrialRunner(tiny_study, {}, dataset)
-    for number in range(2):
-        runner.save(tmp_path / f"checkpoint_{number:06d}", runner.train_epoch())
+    saved_epochs(TrialRunner(tiny_study, {}, dataset), tmp_path, 2)
     newest = tmp_path / "checkpoint_000001" / WEIGHTS_FILE
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # a crash mid-write
 
     resumed_runner = TrialRunner(tiny_study, {}, dataset)
+    named = tune.Checkpoint.from_directory(tmp_path / "checkpoint_000001")
     with pytest.warns(UserWarning, match=r"cannot resume from .*checkpoint_000001.*damaged") as caught:
-        resumed = restore_latest(resumed_runner, tune.Checkpoint.from_directory(tmp_path / "checkpoint_000001"))
-    assert any("earlier checkpoint" in str(w.message) for w in caught)
+        resumed = restore_latest(resumed_runner, named, tmp_path)
+    assert any("checkpoint_000000 (epoch 1), not" in str(w.message) for w in caught)
     assert resumed_runner.epoch == 1 and resumed["resumed_from_epoch"] == 1
 
     (tmp_path / "checkpoint_000000" / "trial.json").write_text("{not json")
     fresh = TrialRunner(tiny_study, {}, dataset)
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        assert restore_latest(fresh, tune.Checkpoint.from_directory(tmp_path / "checkpoint_000001")) == {
-            "resumed_from_epoch": 0}
+        assert restore_latest(fresh, named, tmp_path) == {"resumed_from_epoch": 0}
     assert fresh.epoch == 0
+
+
+def test_a_trial_resumes_from_its_newest_checkpoint_even_before_tune_records_it(tiny_study, tmp_path):
+    # Tune writes an epoch's result, then asks the trial for its checkpoint: a crash in between leaves
+    # Tune naming the one before. A resumed study's Tune names what its last snapshot knew, or nothing.
+    from ray import tune
+
+    dataset = load_dataset(tiny_study.data)
+    saved_epochs(TrialRunner(tiny_study, {}, dataset), tmp_path, 3)
+    for named in (tune.Checkpoint.from_directory(tmp_path / "checkpoint_000001"), None):
+        runner = TrialRunner(tiny_study, {}, dataset)
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            resumed = restore_latest(runner, named, tmp_path)
+        assert runner.epoch == 3 and resumed["resumed_from_epoch"] == 3
+    # Without the trial's folder (remote storage) Tune's choice stands.
+    runner = TrialRunner(tiny_study, {}, dataset)
+    assert restore_latest(runner, tune.Checkpoint.from_directory(tmp_path / "checkpoint_000001"))["resumed_from_epoch"] == 2
+
+
+def test_pruning_keeps_the_newest_two_and_the_best_and_every_folder(tiny_study, tmp_path):
+    from vae_tune.analysis.results import best_checkpoint
+    from vae_tune.checkpoint import PRUNED, newest_checkpoints, prune_checkpoints, read_state
+
+    dataset = load_dataset(tiny_study.data)
+    saved_epochs(TrialRunner(tiny_study, {}, dataset), tmp_path, 5, objectives=[0.9, 0.5, 0.7, 0.8, 0.6])
+    pruned = prune_checkpoints(tmp_path, "objective")
+    assert sorted(p.name for p in pruned) == ["checkpoint_000000", "checkpoint_000002"]
+    for path in pruned:  # the folder Tune may name stays; the weights are gone and it says so
+        assert read_state(path)[PRUNED] is True and not (path / WEIGHTS_FILE).exists()
+    assert [state["epoch"] for _, state in newest_checkpoints(tmp_path)] == [5, 4, 2]
+    assert best_checkpoint(tmp_path) == (tmp_path / "checkpoint_000001", 0.5)
+    assert prune_checkpoints(tmp_path, "objective") == []  # nothing more to free
 
 
 def test_a_hung_trial_is_stopped_by_the_trial_timeout(tiny_study, ray_session):

@@ -9,6 +9,9 @@ Layout of a checkpoint directory:
 A checkpoint counts as complete only when trial.json parses and the weights
 file matches its recorded size and digest, so one cut short by a crash, a full
 disk or a half-finished copy is never mistaken for a good one.
+
+A pruned checkpoint has lost its weights file; its trial.json stays, marked
+"pruned", so the folder Ray Tune may still name on resume exists.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,7 @@ from vae_tune.config import ModelConfig, TrainingConfig
 
 WEIGHTS_FILE = "vae.weights.h5"
 STATE_FILE = "trial.json"
+PRUNED = "pruned"
 
 
 class CheckpointError(ValueError):
@@ -67,10 +72,14 @@ def save_checkpoint(model, directory: str | Path, state: dict[str, Any]) -> dict
         "model": dataclasses.asdict(model.config),
         "weights": {"size": weights.stat().st_size, "sha256": file_digest(weights)},
     }
+    write_state(directory, state)
+    return state
+
+
+def write_state(directory: Path, state: dict[str, Any]) -> None:
     temporary = directory / f".{STATE_FILE}.partial"
     temporary.write_text(json.dumps(state, indent=2, default=float))
     temporary.replace(directory / STATE_FILE)  # atomic on POSIX: never a half-written trial.json
-    return state
 
 
 def read_state(directory: str | Path) -> dict[str, Any]:
@@ -96,18 +105,52 @@ def verify_checkpoint(directory: str | Path) -> dict[str, Any]:
     return state
 
 
-def _checkpoint_number(path: Path) -> int | None:
+def _checkpoint_number(path: Path) -> int:
     match = re.fullmatch(r"checkpoint_(\d+)", path.name)
-    return int(match.group(1)) if match else None
+    return int(match.group(1)) if match else -1
 
 
-def earlier_checkpoints(directory: str | Path) -> list[Path]:
-    """Ray Tune's sibling `checkpoint_NNNNNN` directories numbered below `directory`, newest first."""
-    directory = Path(directory)
-    limit = _checkpoint_number(directory)
-    numbered = [(_checkpoint_number(path), path) for path in directory.parent.glob("checkpoint_*")]
-    return [path for number, path in sorted(numbered, reverse=True)
-            if number is not None and (limit is None or number < limit)]
+def newest_checkpoints(trial_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The trial's unpruned `checkpoint_*` folders with a readable trial.json and their states, newest epoch first.
+
+    By epoch, not by folder number: a trial resumed from an older checkpoint
+    writes its next ones over folders numbered after that one.
+    """
+    found = []
+    for directory in Path(trial_dir).glob("checkpoint_*"):
+        try:
+            state = read_state(directory)
+        except CheckpointError:
+            continue
+        if not state.get(PRUNED) and isinstance(state.get("epoch"), int):
+            found.append((directory, state))
+    return sorted(found, key=lambda item: (item[1]["epoch"], _checkpoint_number(item[0])), reverse=True)
+
+
+def prune_checkpoints(trial_dir: str | Path, metric: str, keep_newest: int = 2) -> list[Path]:
+    """Delete the weights of every checkpoint but the newest `keep_newest` and the one lowest in `metric`.
+
+    The newest two resume the trial (the second if the first is damaged), the
+    best one is what the report draws. Folders and trial.json files stay: a
+    resumed study's Tune may still name one, and Tune fails a trial whose named
+    checkpoint folder is gone. Returns the folders pruned.
+    """
+    checkpoints = newest_checkpoints(trial_dir)
+    if len(checkpoints) <= keep_newest:
+        return []
+
+    def score(item: tuple[Path, dict[str, Any]]) -> float:
+        value = item[1].get("metrics", {}).get(metric)
+        return value if isinstance(value, (int, float)) and math.isfinite(value) else math.inf
+
+    keep = {path for path, _ in checkpoints[:keep_newest]} | {min(checkpoints, key=score)[0]}
+    pruned = []
+    for path, state in checkpoints:
+        if path not in keep:
+            write_state(path, {**state, PRUNED: True})  # first: a crash in between leaves it pruned, not damaged
+            (path / WEIGHTS_FILE).unlink(missing_ok=True)
+            pruned.append(path)
+    return pruned
 
 
 def model_config_of(state: dict[str, Any]) -> ModelConfig:

@@ -19,6 +19,7 @@ from vae_tune.storage import is_uri, read_text, write_text
 from vae_tune.trial_files import trial_dirname
 
 METRIC, MODE = "objective", "min"
+TRIAL_ENVIRONMENT = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}  # TensorFlow's C++ start-up chatter off
 PARETO_METRICS = ["val/blur", "val/roughness"]
 STUDY_FILE = "study.json"
 
@@ -141,9 +142,7 @@ def build_tuner(
         storage_path=storage_root(study),
         callbacks=list(callbacks),
         verbose=0,  # ProgressPrinter prints one line per event instead of Ray's tables
-        checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=2, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE
-        ),
+        checkpoint_config=checkpoint_config(study),
         # A crashed trial restarts from its last checkpoint: weights, optimizer and epoch.
         failure_config=tune.FailureConfig(max_failures=study.execution.max_failures),
     )
@@ -153,6 +152,22 @@ def build_tuner(
         tune_config=tune_config(study),
         run_config=run_config,
     )
+
+
+def checkpoint_config(study: StudyConfig):
+    """Tune deletes no checkpoint folder on local or shared storage: the trials prune their own.
+
+    Tune deletes a pruned checkpoint's folder at once but names checkpoints in
+    an experiment snapshot written every few seconds, so a study resumed after
+    its driver died can ask for a folder that is gone, and the trial fails
+    (ray-project/ray#27790). On storage named by a URI (s3://, gs://) Tune
+    keeps the best two, as trials do not see that storage as files.
+    """
+    from ray import tune
+
+    if not is_uri(storage_root(study)):
+        return tune.CheckpointConfig(num_to_keep=None)
+    return tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE)
 
 
 def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
@@ -171,20 +186,33 @@ def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
 
     if ray.is_initialized():
         return
-    runtime_env = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
-    options = dict(runtime_env=runtime_env, log_to_driver=verbose)
     address = address or os.environ.get("RAY_ADDRESS")
     if not address:
-        ray.init(address="local", include_dashboard=False, **options)
+        start_local_ray(log_to_driver=verbose)
         return
     _check_reachable(address)
     try:
-        ray.init(address=address, **options)
+        ray.init(address=address, runtime_env=TRIAL_ENVIRONMENT, log_to_driver=verbose)
     except ConnectionError as error:
         hint = ""
         if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":  # Ray 2.60 sends no token unless asked
             hint = "; if it uses token authentication, set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or ~/.ray/auth_token)"
         raise ClusterError(f"Ray cluster at {address!r}: {error}{hint}") from None
+
+
+def start_local_ray(num_cpus: int | None = None, log_to_driver: bool = False) -> None:
+    """A Ray of this machine alone (all its cores unless `num_cpus`), its trials at normal priority.
+
+    Ray starts worker processes at nice 15, so any busy process of normal
+    priority (another user's job, a test suite, a build) starves the trials:
+    a trial's first epoch took 294 s instead of 4 s next to three busy loops on
+    2 cores. Trials are the study's work; they compete as equals.
+    """
+    import ray
+
+    os.environ.setdefault("RAY_worker_niceness", "0")  # read by the raylet this starts
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=TRIAL_ENVIRONMENT,
+             log_to_driver=log_to_driver)
 
 
 def _check_reachable(address: str) -> None:

@@ -23,13 +23,17 @@ from typing import Any, Callable
 
 import keras
 
-from vae_tune.checkpoint import CheckpointError, earlier_checkpoints, read_state, restore_checkpoint, save_checkpoint
+from vae_tune.checkpoint import (
+    CheckpointError, newest_checkpoints, prune_checkpoints, read_state, restore_checkpoint, save_checkpoint,
+)
 from vae_tune.config import StudyConfig
 from vae_tune.data.dataset import Dataset, make_probe, split_indices, training_batches
 from vae_tune.distribute import choose_devices, configure_threads, dtype_policy
 from vae_tune.evaluation import WORST_SCORES, ProbeScorer
 from vae_tune.model import build_vae
 from vae_tune.resources import check_batch_split
+from vae_tune.storage import is_uri
+from vae_tune.study import METRIC
 from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE, trial_dirname
 
 
@@ -123,30 +127,46 @@ class TrialRunner:
         return result
 
 
-def restore_latest(runner: TrialRunner, checkpoint) -> dict[str, Any]:
-    """Resume from Tune's checkpoint, or from the newest intact one before it.
+def restore_latest(runner: TrialRunner, checkpoint, trial_dir: Path | None = None) -> dict[str, Any]:
+    """Resume from the newest intact checkpoint. Returns what was resumed, for the next report.
 
-    Returns what was resumed, for the next report. A damaged newest checkpoint
-    (truncated by a crash or a full disk) costs one more epoch, not the trial.
+    On local or shared storage (`trial_dir` given) that is the newest intact
+    one in the trial's folder, whatever Tune names: Tune records a checkpoint
+    a round trip after the epoch's result, and a resumed study's Tune knows
+    only its last snapshot, so after a crash its choice can be epochs behind
+    (they would be trained and reported again), or none at all. A damaged
+    newest checkpoint costs one more epoch, not the trial. On remote storage,
+    Tune's checkpoint.
     """
-    if checkpoint is None:
-        return {}
-    local = checkpoint.filesystem.type_name == "local"
-    candidates = [Path(checkpoint.path), *earlier_checkpoints(checkpoint.path)] if local else [None]
-    for candidate in candidates:
+    remote = checkpoint is not None and checkpoint.filesystem.type_name != "local"
+    if trial_dir is None or remote:
+        if checkpoint is None:
+            return {}
         try:
-            if candidate is None:  # remote storage: fetch Tune's checkpoint only
-                with checkpoint.as_directory() as directory:
-                    state = runner.restore(directory)
-            else:
-                state = runner.restore(candidate)
+            with checkpoint.as_directory() as directory:
+                state = runner.restore(directory)
         except CheckpointError as error:
-            warnings.warn(f"vae-tune: cannot resume from {candidate or checkpoint.path}: {error}", stacklevel=2)
+            warnings.warn(f"vae-tune: cannot resume from {checkpoint.path}: {error}", stacklevel=2)
+            return _start_again()
+        return _resumed(runner, state)
+    named = Path(checkpoint.path) if checkpoint is not None else None
+    for directory, state in newest_checkpoints(trial_dir):
+        try:
+            state = runner.restore(directory)
+        except CheckpointError as error:
+            warnings.warn(f"vae-tune: cannot resume from {directory}: {error}", stacklevel=2)
             continue
-        if candidate is not None and candidate != Path(checkpoint.path):
-            warnings.warn(f"vae-tune: resumed from the earlier checkpoint {candidate} (epoch {state['epoch']})",
-                          stacklevel=2)
-        return {"resumed_from_epoch": runner.epoch, "resumed_from_sha256": state["weights"]["sha256"]}
+        if named is not None and directory != named:
+            warnings.warn(f"vae-tune: resumed from {directory} (epoch {state['epoch']}), not {named}", stacklevel=2)
+        return _resumed(runner, state)
+    return _start_again() if checkpoint is not None else {}
+
+
+def _resumed(runner: TrialRunner, state: dict[str, Any]) -> dict[str, Any]:
+    return {"resumed_from_epoch": runner.epoch, "resumed_from_sha256": state["weights"]["sha256"]}
+
+
+def _start_again() -> dict[str, Any]:
     warnings.warn("vae-tune: no intact checkpoint left; this trial starts again from epoch 0", stacklevel=2)
     return {"resumed_from_epoch": 0}
 
@@ -188,16 +208,22 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, expe
     runner = TrialRunner(study, config, dataset, gpu_ids=ray.get_gpu_ids())
     print(f"vae-tune trial: {runner.devices.describe()}", flush=True)  # the trial's log; --verbose shows it
     node = {"device/node_id": ray.get_runtime_context().get_node_id()}
-    resumed = restore_latest(runner, tune.get_checkpoint())
-    record_start(trial_directory(experiment_dir), resumed, setup_seconds=time.perf_counter() - started)
+    trial_dir = trial_directory(experiment_dir)
+    # On local or shared storage the checkpoints sit in trial_dir, and the trial picks and prunes them
+    # itself (see restore_latest); on s3:// or gs:// Tune does (study.checkpoint_config).
+    own_checkpoints = not is_uri(experiment_dir)
+    resumed = restore_latest(runner, tune.get_checkpoint(), trial_dir if own_checkpoints else None)
+    record_start(trial_dir, resumed, setup_seconds=time.perf_counter() - started)
     while runner.epoch < runner.training.epochs:
         metrics = {**runner.train_epoch(), **node, **resumed}
         resumed = {}
         with tempfile.TemporaryDirectory() as directory:
             saved = runner.save(directory, metrics)
-            # In the epoch's results for good: checkpoints themselves are pruned to the best two.
+            # In the epoch's results for good: most checkpoints' weights are pruned.
             metrics["checkpoint_sha256"] = saved["weights"]["sha256"]
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+        if own_checkpoints:
+            prune_checkpoints(trial_dir, METRIC)
         if metrics["diverged"]:
             return
 
