@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.common import Figure, alternate, table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,3 +84,33 @@ def test_replaying_asha_stops_trials_worse_than_the_rung_quantile():
     # Trial 1 first: nothing to compare with, so it runs on and reaches 0.1 at its second epoch;
     # trial 0 then beats its 2.0 at epoch 1 but not its 0.1 at epoch 2.
     assert replay_asha(trials, [1, 0, 2], grace=1, rf=2, max_t=4, slots=1, threshold=0.15) == (2, 4 + 2 + 4)
+
+
+def test_stopped_trials_trained_on_match_trials_trained_straight_through(tiny_study, ray_session):
+    # The search benchmark's exhaustive side continues the trials ASHA stopped instead of training them
+    # all again: that is only the same thing if epoch 2 after a stop at epoch 1 is epoch 2 of a straight run.
+    import dataclasses
+
+    from benchmarks.search import completed
+    from benchmarks.tune_runs import run_timed
+    from vae_tune.data.dataset import load_dataset
+
+    def epochs(epochs: int, name: str):
+        return dataclasses.replace(tiny_study, name=name,
+                                   training=dataclasses.replace(tiny_study.training, epochs=epochs))
+
+    dataset = load_dataset(tiny_study.data)
+    stopped_at_1 = run_timed(epochs(1, "stopped"), dataset)  # as if every trial were stopped after epoch 1
+    continued = completed(epochs(2, "stopped"), dataset, stopped_at_1)
+    straight = run_timed(epochs(2, "straight"), dataset)
+
+    def curves(run):
+        by_config: dict[str, list[float]] = {}
+        for row in sorted(run.rows, key=lambda row: row["epoch"]):
+            by_config.setdefault(repr(row["config"]), []).append(row["objective"])
+        return by_config
+
+    assert len(continued.rows) == 2 * tiny_study.search.num_samples
+    assert curves(continued).keys() == curves(straight).keys()  # the seeded search sampled the same trials
+    for config, objectives in curves(continued).items():
+        assert objectives == pytest.approx(curves(straight)[config], rel=1e-3), config

@@ -34,7 +34,7 @@ from vae_tune.model import build_vae
 from vae_tune.resources import check_batch_split
 from vae_tune.storage import is_uri
 from vae_tune.study import METRIC
-from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE, trial_dirname
+from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE, reported_results, trial_dirname
 
 
 class TrialRunner:
@@ -58,12 +58,14 @@ class TrialRunner:
         self.probe = make_probe(dataset, validation, study.objective, seed=study.data.seed)
         self.scorer = ProbeScorer(self.probe, study.objective)
         self.epoch = 0  # epochs completed
+        self.last_metrics: dict[str, Any] = {}  # the last epoch's, once restored
 
     def restore(self, directory: str | Path) -> dict[str, Any]:
         """Load a checkpoint (CheckpointError if it is damaged); returns its saved state."""
         with self.strategy.scope():
             state = restore_checkpoint(self.model, directory)
         self.epoch = int(state["epoch"])
+        self.last_metrics = state.get("metrics", {})
         return state
 
     def save(self, directory: str | Path, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -214,6 +216,12 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, expe
     own_checkpoints = not is_uri(experiment_dir)
     resumed = restore_latest(runner, tune.get_checkpoint(), trial_dir if own_checkpoints else None)
     record_start(trial_dir, resumed, setup_seconds=time.perf_counter() - started)
+    if own_checkpoints and runner.epoch and runner.epoch not in {r.get("epoch") for r in reported_results(trial_dir)}:
+        # The trial saved this epoch, then its driver died before logging the result: deliver it now.
+        tune.report({**runner.last_metrics, **resumed, "checkpoint_sha256": resumed["resumed_from_sha256"]})
+        resumed = {}
+    if runner.last_metrics.get("diverged"):
+        return
     while runner.epoch < runner.training.epochs:
         metrics = {**runner.train_epoch(), **node, **resumed}
         resumed = {}

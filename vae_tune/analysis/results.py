@@ -21,7 +21,7 @@ from vae_tune.config import StudyConfig
 from vae_tune.storage import is_uri, mirror_experiment
 from vae_tune.study import METRIC, STUDY_FILE
 from vae_tune.study import load_study_config as load_local_study_config
-from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE
+from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE, reported_results
 
 SCORES = ("objective", "val/blur", "val/roughness")
 # Statuses whose scores count: a running trial's best so far is a real result too.
@@ -61,15 +61,7 @@ def latest_experiment(storage_path: str | Path = "~/vae_tune_results") -> Path:
 
 def read_trial_results(trial_dir: Path) -> pd.DataFrame:
     """Every reported epoch of one trial; a half-written last line (trial still running) is skipped."""
-    rows = []
-    path = Path(trial_dir) / "result.json"
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return pd.DataFrame(rows)
+    return pd.DataFrame(reported_results(trial_dir))
 
 
 def _read_json(path: Path) -> dict | None:
