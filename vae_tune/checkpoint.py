@@ -110,8 +110,9 @@ def _checkpoint_number(path: Path) -> int:
     return int(match.group(1)) if match else -1
 
 
-def newest_checkpoints(trial_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
-    """The trial's unpruned `checkpoint_*` folders with a readable trial.json and their states, newest epoch first.
+def checkpoint_states(trial_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The trial's `checkpoint_*` folders with a readable trial.json (pruned ones too) and their states,
+    newest epoch first.
 
     By epoch, not by folder number: a trial resumed from an older checkpoint
     writes its next ones over folders numbered after that one.
@@ -122,9 +123,14 @@ def newest_checkpoints(trial_dir: str | Path) -> list[tuple[Path, dict[str, Any]
             state = read_state(directory)
         except CheckpointError:
             continue
-        if not state.get(PRUNED) and isinstance(state.get("epoch"), int):
+        if isinstance(state.get("epoch"), int):
             found.append((directory, state))
     return sorted(found, key=lambda item: (item[1]["epoch"], _checkpoint_number(item[0])), reverse=True)
+
+
+def newest_checkpoints(trial_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
+    """`checkpoint_states` of the checkpoints that still have their weights."""
+    return [(path, state) for path, state in checkpoint_states(trial_dir) if not state.get(PRUNED)]
 
 
 def prune_checkpoints(trial_dir: str | Path, metric: str, keep_newest: int = 2) -> list[Path]:

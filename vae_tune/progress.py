@@ -55,7 +55,7 @@ class ProgressPrinter(tune.Callback):
             trial,
             f"epoch {epoch:>2}/{self.max_epochs}  objective {result['objective']:.4f}  "
             f"blur {result['val/blur']:.4f}  roughness {result['val/roughness']:.4f}  "
-            f"({result['time/train_seconds']:.1f}s train)",
+            f"({result['time/train_seconds']:.1f}s train)" + (", from its checkpoint" if result.get("reported_again") else ""),
         )
 
     def on_trial_complete(self, iteration, trials, trial, **info):

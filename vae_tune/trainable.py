@@ -24,7 +24,8 @@ from typing import Any, Callable
 import keras
 
 from vae_tune.checkpoint import (
-    CheckpointError, newest_checkpoints, prune_checkpoints, read_state, restore_checkpoint, save_checkpoint,
+    CheckpointError, checkpoint_states, newest_checkpoints, prune_checkpoints, read_state, restore_checkpoint,
+    save_checkpoint,
 )
 from vae_tune.config import StudyConfig
 from vae_tune.data.dataset import Dataset, make_probe, split_indices, training_batches
@@ -216,10 +217,8 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, expe
     own_checkpoints = not is_uri(experiment_dir)
     resumed = restore_latest(runner, tune.get_checkpoint(), trial_dir if own_checkpoints else None)
     record_start(trial_dir, resumed, setup_seconds=time.perf_counter() - started)
-    if own_checkpoints and runner.epoch and runner.epoch not in {r.get("epoch") for r in reported_results(trial_dir)}:
-        # The trial saved this epoch, then its driver died before logging the result: deliver it now.
-        tune.report({**runner.last_metrics, **resumed, "checkpoint_sha256": resumed["resumed_from_sha256"]})
-        resumed = {}
+    if own_checkpoints and runner.epoch:
+        resumed = report_unlogged_epochs(trial_dir, runner.epoch, resumed)
     if runner.last_metrics.get("diverged"):
         return
     while runner.epoch < runner.training.epochs:
@@ -234,6 +233,29 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, expe
             prune_checkpoints(trial_dir, METRIC)
         if metrics["diverged"]:
             return
+
+
+def report_unlogged_epochs(trial_dir: Path, resumed_epoch: int, resumed: dict[str, Any]) -> dict[str, Any]:
+    """Report again each saved epoch up to `resumed_epoch` missing from the trial's result.json.
+
+    Tune's driver logs results in a staging folder copied to the trial folder
+    every few seconds, so a driver that died took its last epochs' results with
+    it while their checkpoints' trial.json (pruned ones too) kept the metrics.
+    An epoch the driver had logged but not yet copied is reported twice, with
+    the same metrics; readers keep the last row of each epoch. Returns what the
+    next report still has to carry of `resumed`.
+    """
+    from ray import tune
+
+    logged = {row.get("epoch") for row in reported_results(trial_dir)}
+    saved = {state["epoch"]: state for _, state in reversed(checkpoint_states(trial_dir))}  # the newest of each epoch
+    for epoch in sorted(set(saved) - logged):
+        if epoch <= resumed_epoch:
+            state = saved[epoch]
+            tune.report({**state["metrics"], **resumed, "checkpoint_sha256": state["weights"]["sha256"],
+                         "reported_again": True})
+            resumed = {}
+    return resumed
 
 
 def with_trial_timeout(trainable: Callable, seconds: float) -> Callable:

@@ -60,8 +60,12 @@ def latest_experiment(storage_path: str | Path = "~/vae_tune_results") -> Path:
 
 
 def read_trial_results(trial_dir: Path) -> pd.DataFrame:
-    """Every reported epoch of one trial; a half-written last line (trial still running) is skipped."""
-    return pd.DataFrame(reported_results(trial_dir))
+    """Every reported epoch of one trial, once; a half-written last line (trial still running) is skipped.
+
+    A resumed trial may report an epoch again (vae_tune.trainable.report_unlogged_epochs): the last row counts.
+    """
+    table = pd.DataFrame(reported_results(trial_dir))
+    return table.drop_duplicates("epoch", keep="last").reset_index(drop=True) if "epoch" in table else table
 
 
 def _read_json(path: Path) -> dict | None:
