@@ -123,7 +123,7 @@ def run(size: str, items: tuple[str, ...], scratch: str) -> list[Figure]:
             study = local(sizes.concurrency, "concurrency", search={"scheduler": "fifo"})
             figures += concurrency.measure(study, data(study), cores, sizes.concurrency_repeat)
         if "search" in items:
-            progress("search efficiency (item 4): an exhaustive study, then the scheduled one")
+            progress("search efficiency (item 4): the study, then the trials it stopped to the end")
             study = local(sizes.search, "search")
             figures += search.measure(study, data(study))
     finally:

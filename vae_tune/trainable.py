@@ -153,7 +153,7 @@ def restore_latest(runner: TrialRunner, checkpoint, trial_dir: Path | None = Non
             return _start_again()
         return _resumed(runner, state)
     named = Path(checkpoint.path) if checkpoint is not None else None
-    for directory, state in newest_checkpoints(trial_dir):
+    for directory, _ in newest_checkpoints(trial_dir):
         try:
             state = runner.restore(directory)
         except CheckpointError as error:
