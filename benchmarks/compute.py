@@ -15,7 +15,6 @@ inherits the other's threads or traced functions.
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor

@@ -179,9 +179,7 @@ def _train_on(study: StudyConfig, config: dict, dataset, trial_dir: str, from_ep
 
 def completed(study: StudyConfig, dataset, scheduled: TimedStudy) -> TimedStudy:
     """The exhaustive run: the scheduled run's trial-epochs, and its stopped trials trained to the last epoch."""
-    last: dict[str, dict] = {}
-    for row in scheduled.rows:
-        last[row["trial_id"]] = row
+    last = {row["trial_id"]: row for row in scheduled.rows}  # rows arrive in epoch order per trial
     stopped = [row for row in last.values() if row["epoch"] < study.training.epochs]
     shared = ray.put(dataset)
     started = time.perf_counter()

@@ -3,7 +3,6 @@ import pytest
 
 from vae_tune.config import DataConfig, DataError, ObjectiveConfig
 from vae_tune.data.dataset import (
-    Dataset,
     interpolation_pairs,
     load_dataset,
     make_probe,

@@ -133,6 +133,12 @@ def newest_checkpoints(trial_dir: str | Path) -> list[tuple[Path, dict[str, Any]
     return [(path, state) for path, state in checkpoint_states(trial_dir) if not state.get(PRUNED)]
 
 
+def metric_of(state: dict[str, Any], metric: str) -> float:
+    """The checkpoint epoch's value of `metric`; inf when missing or not finite, so it never counts as best."""
+    value = state.get("metrics", {}).get(metric)
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else math.inf
+
+
 def prune_checkpoints(trial_dir: str | Path, metric: str, keep_newest: int = 2) -> list[Path]:
     """Delete the weights of every checkpoint but the newest `keep_newest` and the one lowest in `metric`.
 
@@ -145,11 +151,8 @@ def prune_checkpoints(trial_dir: str | Path, metric: str, keep_newest: int = 2) 
     if len(checkpoints) <= keep_newest:
         return []
 
-    def score(item: tuple[Path, dict[str, Any]]) -> float:
-        value = item[1].get("metrics", {}).get(metric)
-        return value if isinstance(value, (int, float)) and math.isfinite(value) else math.inf
-
-    keep = {path for path, _ in checkpoints[:keep_newest]} | {min(checkpoints, key=score)[0]}
+    best, _ = min(checkpoints, key=lambda item: metric_of(item[1], metric))
+    keep = {path for path, _ in checkpoints[:keep_newest]} | {best}
     pruned = []
     for path, state in checkpoints:
         if path not in keep:

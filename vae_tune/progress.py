@@ -51,11 +51,12 @@ class ProgressPrinter(tune.Callback):
             return
         if "resumed_from_epoch" in result:
             self._print(trial, f"resumed from its epoch-{result['resumed_from_epoch']} checkpoint")
+        source = ", from its checkpoint" if result.get("reported_again") else ""  # trained before a restart
         self._print(
             trial,
             f"epoch {epoch:>2}/{self.max_epochs}  objective {result['objective']:.4f}  "
             f"blur {result['val/blur']:.4f}  roughness {result['val/roughness']:.4f}  "
-            f"({result['time/train_seconds']:.1f}s train)" + (", from its checkpoint" if result.get("reported_again") else ""),
+            f"({result['time/train_seconds']:.1f}s train{source})",
         )
 
     def on_trial_complete(self, iteration, trials, trial, **info):

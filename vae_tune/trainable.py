@@ -185,7 +185,7 @@ def trial_directory(experiment_dir: str) -> Path:
     from ray import tune
 
     context = tune.get_context()
-    if "://" in experiment_dir:
+    if is_uri(experiment_dir):
         return Path(context.get_trial_dir())
     path = Path(experiment_dir) / trial_dirname(context.get_trial_id())
     path.mkdir(parents=True, exist_ok=True)
@@ -249,12 +249,11 @@ def report_unlogged_epochs(trial_dir: Path, resumed_epoch: int, resumed: dict[st
 
     logged = {row.get("epoch") for row in reported_results(trial_dir)}
     saved = {state["epoch"]: state for _, state in reversed(checkpoint_states(trial_dir))}  # the newest of each epoch
-    for epoch in sorted(set(saved) - logged):
-        if epoch <= resumed_epoch:
-            state = saved[epoch]
-            tune.report({**state["metrics"], **resumed, "checkpoint_sha256": state["weights"]["sha256"],
-                         "reported_again": True})
-            resumed = {}
+    for epoch in sorted(epoch for epoch in set(saved) - logged if epoch <= resumed_epoch):
+        state = saved[epoch]
+        tune.report({**state["metrics"], **resumed, "checkpoint_sha256": state["weights"]["sha256"],
+                     "reported_again": True})
+        resumed = {}
     return resumed
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vae_tune.checkpoint import PRUNED, STATE_FILE
+from vae_tune.checkpoint import metric_of, newest_checkpoints
 from vae_tune.config import StudyConfig
 from vae_tune.storage import is_uri, mirror_experiment
 from vae_tune.study import METRIC, STUDY_FILE
@@ -78,13 +78,9 @@ def _read_json(path: Path) -> dict | None:
 
 def best_checkpoint(trial_dir: Path) -> tuple[Path | None, float]:
     """The kept (not pruned) checkpoint with the lowest objective, and that objective."""
-    best, best_value = None, math.inf
-    for state_path in sorted(Path(trial_dir).glob(f"checkpoint_*/{STATE_FILE}")):
-        state = _read_json(state_path) or {}
-        value = state.get("metrics", {}).get(METRIC)
-        if not state.get(PRUNED) and value is not None and math.isfinite(value) and value < best_value:
-            best, best_value = state_path.parent, value
-    return best, best_value
+    value, best = min(((metric_of(state, METRIC), path) for path, state in newest_checkpoints(trial_dir)),
+                      default=(math.inf, None))
+    return (best, value) if math.isfinite(value) else (None, math.inf)
 
 
 def tune_statuses(experiment_dir: Path) -> dict[str, str]:
