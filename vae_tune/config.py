@@ -131,6 +131,9 @@ class SearchConfig:
     max_concurrent_trials: int = 0  # 0: as many as the resources allow
     grace_period: int = 1  # ASHA: epochs every trial gets before it can be stopped
     reduction_factor: int = 3  # ASHA: keep the best 1/reduction_factor at each rung
+    # Also run the tutorial's own configuration (`tutorial_params`) as one extra trial, so the
+    # report can say whether tuning beat it.
+    baseline: bool = True
     space: dict[str, Parameter] = field(default_factory=dict)
 
 
@@ -178,6 +181,26 @@ class StudyConfig:
             dataclasses.replace(self.model, **model_overrides),
             dataclasses.replace(self.training, **training_overrides),
         )
+
+
+# The tutorial's hand-picked configuration, the reference every study is compared with.
+TUTORIAL_LATENT_DIM = 256
+TUTORIAL_LEARNING_RATE = 5e-4
+
+
+def tutorial_kl_weight(image_size: int, latent_dim: int = TUTORIAL_LATENT_DIM) -> float:
+    """The kl_weight of the tutorial's loss, 1000 * MSE + mean KL, in this project's per-image sums.
+
+    1000 * mean over D = H*W*3 values + mean over latent_dim dims equals, times D / 1000,
+    sum of squared error + D / (1000 * latent_dim) * sum of KL.
+    """
+    return image_size * image_size * 3 / (1000 * latent_dim)
+
+
+def tutorial_params(image_size: int) -> dict[str, Any]:
+    """The tutorial's latent_dim, learning_rate and kl_weight at this image size."""
+    return {"latent_dim": TUTORIAL_LATENT_DIM, "learning_rate": TUTORIAL_LEARNING_RATE,
+            "kl_weight": tutorial_kl_weight(image_size)}
 
 
 # --- loading -------------------------------------------------------------------------------------
