@@ -88,16 +88,29 @@ def test_checkerboard_artefact_raises_blur(originals, sigma):
 
 def test_blur_terms_mean_reproduced_share():
     x = products(4, 64, seed=3)
-    gains, errors = metrics.blur_terms(x, 0.5 * x + 0.25)  # half the detail, in place, nothing else
-    np.testing.assert_allclose(gains, 0.5)
-    np.testing.assert_allclose(errors, 0.0, atol=1e-12)
-    assert metrics.blur(x, np.full_like(x, 0.5)) == pytest.approx(1.0)
+    grey = np.repeat(x.mean(axis=-1, keepdims=True), 3, axis=-1)  # same luminance: detail intact
+    half = 0.5 * grey + 0.25  # half the luminance detail, in place, no colour, nothing else
+    terms = metrics.blur_terms(grey, half)
+    np.testing.assert_allclose(terms["gains"], 0.5)
+    np.testing.assert_allclose(terms["errors"], 0.0, atol=1e-12)
+    assert terms["detail"] == pytest.approx(0.5)
+    assert len(terms["gains"]) == metrics.pyramid_levels(64) == 4
+    assert metrics.pyramid_levels(128) == 5 and metrics.pyramid_levels(16) == 2 and metrics.pyramid_levels(8) == 1
+    # Colour: a grey rendering loses all of it, rotated channels turn it by 120 degrees, 2 - 2 cos 120 = 3.
+    assert metrics.blur_terms(x, grey)["colour"] == pytest.approx(1.0)
+    assert metrics.blur_terms(x, x[..., [1, 2, 0]])["colour"] == pytest.approx(3.0)
+    assert metrics.blur_terms(x, grey)["detail"] == pytest.approx(0.0, abs=1e-12)
+    assert metrics.blur(x, grey) == pytest.approx(metrics.COLOUR_WEIGHT)
+    assert metrics.colour_fidelity(x, grey) == 0.0 and metrics.colour_fidelity(x, x.copy()) == 1.0
+    assert metrics.blur(x, np.full_like(x, 0.5)) == pytest.approx(1.0 + metrics.COLOUR_WEIGHT)
 
 
 def test_blur_flat_originals_are_finite():
     white = np.ones((4, 32, 32, 3))
     assert metrics.blur(white, white.copy()) == 0.0
-    assert metrics.blur(white, np.full_like(white, 0.9)) == 0.0  # flat, just a different level
+    assert metrics.blur(white, np.full_like(white, 0.9)) == pytest.approx(0.0, abs=1e-12)  # flat, another level
+    tinted = metrics.blur(white, np.clip(white - [0, 0, 0.1], 0, 1))  # grey originals, yellow reconstruction
+    assert np.isfinite(tinted) and tinted > 0
     noisy = np.clip(white - np.abs(np.random.default_rng(0).normal(0, 0.05, white.shape)), 0, 1)
     score = metrics.blur(white, noisy)
     assert np.isfinite(score) and score > 0
@@ -120,7 +133,7 @@ def test_blur_smallest_size_and_catalogue():
         (np.zeros((2, 32, 32, 3)), np.zeros((2, 32, 16, 3))),
         (np.zeros((32, 32, 3)), np.zeros((32, 32, 3))),
         (np.zeros((2, 32, 32, 4)), np.zeros((2, 32, 32, 4))),
-        (np.zeros((2, 8, 8, 3)), np.zeros((2, 8, 8, 3))),
+        (np.zeros((2, 6, 6, 3)), np.zeros((2, 6, 6, 3))),
         (np.zeros((2, 32, 32, 3), np.uint8), np.zeros((2, 32, 32, 3), np.uint8)),
     ],
 )
@@ -211,53 +224,78 @@ def test_interpolation_path_bad_latents_raise():
 # --- roughness ------------------------------------------------------------------
 
 
+def path_roughness(decode, z_start, z_end, steps=16):
+    """roughness of a decoder judged against its own endpoints: a faithful model, so only evenness counts."""
+    path = metrics.interpolation_path(decode, z_start, z_end, steps)
+    return metrics.roughness(path, path[:, 0], path[:, -1])
+
+
 def test_roughness_zero_for_linear_decoder():
     rng = np.random.default_rng(0)
     weights = rng.normal(0, 0.1, (6, SIZE * SIZE * 3)).astype(np.float32)
     z_start, z_end = rng.normal(size=(2, 4, 6))
     decode = linear_decoder(weights)
-    assert abs(metrics.path_roughness(decode, z_start, z_end)) < 1e-6
-    assert abs(metrics.path_roughness(CountingDecoder(linear), *endpoints())) < 1e-6
+    assert abs(path_roughness(decode, z_start, z_end)) < 1e-6
+    assert abs(path_roughness(CountingDecoder(linear), *endpoints())) < 1e-6
 
 
 def test_roughness_ranks_jump_above_smooth_morph():
-    smooth = metrics.path_roughness(CountingDecoder(sigmoid), *endpoints())
-    jumpy = metrics.path_roughness(CountingDecoder(jump), *endpoints())
+    smooth = path_roughness(CountingDecoder(sigmoid), *endpoints())
+    jumpy = path_roughness(CountingDecoder(jump), *endpoints())
     assert 0 < smooth < jumpy
     assert jumpy == pytest.approx(np.sqrt(15), rel=1e-6)  # one jump in 16 steps
 
 
 @pytest.mark.parametrize("profile", [linear, sigmoid])
 def test_roughness_of_smooth_paths_is_step_independent(profile):
-    coarse = metrics.path_roughness(CountingDecoder(profile), *endpoints(), steps=16)
-    fine = metrics.path_roughness(CountingDecoder(profile), *endpoints(), steps=32)
+    coarse = path_roughness(CountingDecoder(profile), *endpoints(), steps=16)
+    fine = path_roughness(CountingDecoder(profile), *endpoints(), steps=32)
     assert abs(fine - coarse) <= 0.1 * coarse + 1e-6
 
 
 def test_roughness_of_jumpy_path_rises_with_steps():
-    coarse = metrics.path_roughness(CountingDecoder(jump), *endpoints(), steps=16)
-    fine = metrics.path_roughness(CountingDecoder(jump), *endpoints(), steps=32)
+    coarse = path_roughness(CountingDecoder(jump), *endpoints(), steps=16)
+    fine = path_roughness(CountingDecoder(jump), *endpoints(), steps=32)
     assert fine > coarse
 
 
-def test_still_paths_are_finite_and_documented():
+def test_still_paths_are_finite_and_as_rough_as_missing_the_whole_way():
     constant = lambda z: np.full((len(z), SIZE, SIZE, 3), 0.7, np.float32)  # noqa: E731
     z_start, z_end = endpoints()
+    real = CountingDecoder(linear)
+    sources, targets = real(z_start.astype(np.float32)), real(z_end.astype(np.float32))
     path = metrics.interpolation_path(constant, z_start, z_end)
-    assert metrics.roughness(path) == 0.0
+    assert metrics.roughness_terms(path, sources, targets) == {"unevenness": 0.0, "shortfall": 1.0}
+    assert metrics.roughness(path, sources, targets) == 1.0
     assert metrics.path_energy(path) == 0.0
     assert metrics.midpoint_sharpness_ratio(path) == 1.0  # flat endpoints
+    # The same product at both ends has nowhere to go: standing still is right.
     same = metrics.interpolation_path(CountingDecoder(jump), z_start, z_start)
-    assert metrics.roughness(same) == 0.0
+    assert metrics.roughness(same, same[:, 0], same[:, -1]) == 0.0
     assert metrics.path_energy(same) == 0.0
     assert metrics.midpoint_sharpness_ratio(same) == pytest.approx(1.0)
 
 
+def test_shortfall_is_the_share_of_the_way_not_covered():
+    z_start, z_end = endpoints()
+    real = CountingDecoder(linear)
+    sources, targets = real(z_start.astype(np.float32)), real(z_end.astype(np.float32))
+    full = metrics.interpolation_path(real, z_start, z_end)
+    half = 0.5 * full + 0.5 * full[:, :1]  # covers the first half of the way, evenly
+    np.testing.assert_allclose(metrics.travel_shortfall(half, sources, targets), 0.5, atol=1e-6)
+    assert metrics.roughness(half, sources, targets) == pytest.approx(0.5, abs=1e-6)
+    beyond = 2.0 * full - full[:, :1]  # overshoots: no shortfall
+    np.testing.assert_allclose(metrics.travel_shortfall(beyond, sources, targets), 0.0, atol=1e-6)
+
+
 def test_bad_path_shapes_raise():
+    images = np.zeros((2, SIZE, SIZE, 3))
     with pytest.raises(ValueError):
-        metrics.roughness(np.zeros((17, SIZE, SIZE, 3)))
+        metrics.roughness(np.zeros((17, SIZE, SIZE, 3)), images, images)
     with pytest.raises(ValueError):
-        metrics.roughness(np.zeros((2, 1, SIZE, SIZE, 3)))
+        metrics.roughness(np.zeros((2, 1, SIZE, SIZE, 3)), images, images)
+    with pytest.raises(ValueError):
+        metrics.roughness(np.zeros((2, 5, SIZE, SIZE, 3)), images[:1], images[:1])
     with pytest.raises(ValueError):
         metrics.path_energy(np.zeros((2, 5, SIZE, SIZE, 1)))
 

@@ -133,9 +133,17 @@ def newest_checkpoints(trial_dir: str | Path) -> list[tuple[Path, dict[str, Any]
     return [(path, state) for path, state in checkpoint_states(trial_dir) if not state.get(PRUNED)]
 
 
+# Flags of an epoch whose scores are WORST_SCORES stand-ins, not measurements.
+UNSCORED_FLAGS = ("diverged", "collapsed", "timed_out")
+
+
 def metric_of(state: dict[str, Any], metric: str) -> float:
-    """The checkpoint epoch's value of `metric`; inf when missing or not finite, so it never counts as best."""
-    value = state.get("metrics", {}).get(metric)
+    """The checkpoint epoch's value of `metric`; inf when missing, not finite, or a stand-in for a diverged or
+    collapsed epoch, so such an epoch never counts as best."""
+    metrics = state.get("metrics", {})
+    value = metrics.get(metric)
+    if any(metrics.get(flag) for flag in UNSCORED_FLAGS):
+        return math.inf
     return value if isinstance(value, (int, float)) and math.isfinite(value) else math.inf
 
 

@@ -10,9 +10,10 @@ from vae_tune import metrics
 from vae_tune.config import ObjectiveConfig
 from vae_tune.data.dataset import Probe
 
-# Reported instead of real scores by a trial whose loss became NaN or inf, or that timed
-# out: finite, so schedulers and searchers never see NaN, and far above any real value
-# (blur is about 0..1 on a working model, roughness at most sqrt(T - 1), under 4 at T = 16).
+# Reported instead of real scores by a trial whose loss became NaN or inf, that timed out,
+# or whose epoch collapsed (no better than the mean image): finite, so schedulers and
+# searchers never see NaN, and far above any real value (blur is at most about 2.5, a flat
+# image with rotated colours; roughness at most sqrt(T - 1) + 1, under 5 at T = 16).
 WORST_SCORES = {"objective": 10.0, "val/blur": 10.0, "val/roughness": 10.0}
 
 # Posterior-mean variance above which a latent dimension counts as used (DESIGN.md).
@@ -58,40 +59,58 @@ class ProbeScorer:
         """How blurry the probe itself gets under Gaussian blur: for `val/effective_blur_sigma`."""
         return metrics.blur_calibration(self.probe.images)
 
+    @cached_property
+    def mean_image_psnr(self) -> float | None:
+        """PSNR on the probe of the mean training image returned for every input: the bar for `collapsed`."""
+        if self.probe.mean_image is None:
+            return None
+        return metrics.psnr(self.probe.images, np.broadcast_to(self.probe.mean_image, self.probe.images.shape))
+
     def score(self, model) -> dict[str, float]:
         """Blur of mean reconstructions, roughness of mean interpolations, and diagnostics.
 
         Decodes posterior means (not samples) so the scores describe the model,
         not the sampling noise, and repeat exactly for the same weights. Three
         model calls in all: one encode, one decode of the reconstructions, one
-        decode of every interpolation point.
+        decode of every interpolation point. An epoch whose probe PSNR is no
+        better than the mean image's is `collapsed`: its objective, blur and
+        roughness are WORST_SCORES (see `guard_collapse`).
         """
         probe, config = self.probe, self.config
-        images, within, across = len(probe.images), len(probe.pair_starts), len(probe.cross_starts)
+        train_images = probe.train_images if probe.train_images is not None else probe.images[:0]
+        starts = np.concatenate([probe.pair_starts, probe.cross_starts])
+        ends = np.concatenate([probe.pair_ends, probe.cross_ends])
+        counts = [len(probe.images), len(train_images), len(starts), len(ends)]
         # Direct calls, not predict_on_batch: under a multi-replica strategy Keras 3.15's
         # predict_on_batch runs the whole batch on every replica and returns it once per replica.
         self._trace(model)
-        z_mean, z_log_var = (np.asarray(z) for z in self._encode(
-            np.concatenate([probe.images, probe.pair_starts, probe.cross_starts, probe.pair_ends, probe.cross_ends])
-        ))
-        z_images = z_mean[:images]
-        z_starts, z_ends = np.split(z_mean[images:], 2)
+        z_mean, z_log_var = (np.asarray(z) for z in self._encode(np.concatenate([probe.images, train_images, starts, ends])))
+        z_images, z_train, z_starts, z_ends = np.split(z_mean, np.cumsum(counts)[:-1])
 
         def decode(z):
             return np.asarray(self._decode(z))
 
-        reconstructions = decode(z_images)
+        reconstructions = decode(np.concatenate([z_images, z_train]))
+        reconstructions, train_reconstructions = reconstructions[: len(z_images)], reconstructions[len(z_images) :]
         paths = metrics.interpolation_path(decode, z_starts, z_ends, steps=config.interpolation_steps)
-        within_paths, cross_paths = paths[:within], paths[within:]
+        within = len(probe.pair_starts)
 
-        blur = self.blur_reference.blur(reconstructions)
-        roughness = metrics.roughness(within_paths)
+        blur_terms = self.blur_reference.terms(reconstructions)
+        blur = metrics.combine_blur(blur_terms["detail"], blur_terms["colour"])
+        roughness_terms = metrics.roughness_terms(paths[:within], probe.pair_starts, probe.pair_ends)
+        roughness = roughness_terms["unevenness"] + roughness_terms["shortfall"]
         squared_error = np.square(probe.images - reconstructions)
-        kl_per_dimension = gaussian_kl_per_dimension(z_mean[:images], z_log_var[:images])
+        kl_per_dimension = gaussian_kl_per_dimension(z_images, z_log_var[: len(z_images)])
+        active = metrics.active_units(z_images, ACTIVE_UNIT_THRESHOLD)
         scores = {
             "objective": objective(blur, roughness, config),
             "val/blur": blur,
+            "val/blur_detail": blur_terms["detail"],
+            "val/blur_colour": blur_terms["colour"],
+            "val/colour_fidelity": metrics.colour_fidelity_of(blur_terms["colour"]),
             "val/roughness": roughness,
+            "val/roughness_unevenness": roughness_terms["unevenness"],
+            "val/roughness_shortfall": roughness_terms["shortfall"],
             "val/effective_blur_sigma": metrics.effective_blur_sigma(blur, self.blur_calibration),
             # Distortion and rate in the training loss's units (per image), at the posterior mean.
             "val/reconstruction_loss": float(squared_error.sum(axis=(1, 2, 3)).mean()),
@@ -100,15 +119,32 @@ class ProbeScorer:
             "val/psnr": metrics.psnr(probe.images, reconstructions),
             "val/kl_per_dim_max": float(kl_per_dimension.max()),
             "val/kl_per_dim_median": float(np.median(kl_per_dimension)),
-            "val/active_units": metrics.active_units(z_images, ACTIVE_UNIT_THRESHOLD),
-            "val/active_fraction": metrics.active_units(z_images, ACTIVE_UNIT_THRESHOLD) / z_images.shape[1],
-            "val/path_energy": metrics.path_energy(within_paths),
-            "val/midpoint_sharpness": metrics.midpoint_sharpness_ratio(within_paths),
+            "val/active_units": active,
+            "val/active_fraction": active / z_images.shape[1],
+            "val/path_energy": metrics.path_energy(paths[:within]),
+            "val/midpoint_sharpness": metrics.midpoint_sharpness_ratio(paths[:within]),
         }
         scores["val/loss"] = scores["val/reconstruction_loss"] + model.config.kl_weight * scores["val/kl"]
-        if across:
-            scores["val/roughness_cross"] = metrics.roughness(cross_paths)
-        return scores
+        if len(probe.cross_starts):
+            scores["val/roughness_cross"] = metrics.roughness(paths[within:], probe.cross_starts, probe.cross_ends)
+        if len(train_images):
+            scores["train/psnr"] = metrics.psnr(train_images, train_reconstructions)
+        return guard_collapse(scores, self.mean_image_psnr)
+
+
+def guard_collapse(scores: dict[str, float], mean_image_psnr: float | None) -> dict[str, float]:
+    """Mark an epoch no better than the mean image `collapsed`, with WORST_SCORES in place of its scores.
+
+    A model that returns (about) the average image for every input has learnt
+    nothing a person would want, however still its morphs are: it must never
+    be a trial's best epoch or the study's best trial. Its diagnostics (PSNR,
+    KL, the blur and roughness parts) stay as measured.
+    """
+    if mean_image_psnr is None:
+        return {**scores, "collapsed": False}
+    collapsed = scores["val/psnr"] <= mean_image_psnr
+    guarded = {**scores, "val/mean_image_psnr": mean_image_psnr, "collapsed": bool(collapsed)}
+    return {**guarded, **WORST_SCORES} if collapsed else guarded
 
 
 def gaussian_kl_per_dimension(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:

@@ -52,12 +52,15 @@ class ProgressPrinter(tune.Callback):
         if "resumed_from_epoch" in result:
             self._print(trial, f"resumed from its epoch-{result['resumed_from_epoch']} checkpoint")
         source = ", from its checkpoint" if result.get("reported_again") else ""  # trained before a restart
-        self._print(
-            trial,
-            f"epoch {epoch:>2}/{self.max_epochs}  objective {result['objective']:.4f}  "
-            f"blur {result['val/blur']:.4f}  roughness {result['val/roughness']:.4f}  "
-            f"({result['time/train_seconds']:.1f}s train{source})",
-        )
+        psnr = f"psnr {result['val/psnr']:.1f} dB  " if "val/psnr" in result else ""
+        if result.get("collapsed"):
+            scores = (f"collapsed: {psnr}no better than the mean image's {result['val/mean_image_psnr']:.1f} dB, "
+                      "scored worst")
+        else:
+            scores = (f"objective {result['objective']:.4f}  blur {result['val/blur']:.4f}  "
+                      f"roughness {result['val/roughness']:.4f}  {psnr}")
+        self._print(trial, f"epoch {epoch:>2}/{self.max_epochs}  {scores.rstrip()}  "
+                           f"({result['time/train_seconds']:.1f}s train{source})")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         epoch = self.last_epoch.get(trial.trial_id, 0)

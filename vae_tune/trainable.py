@@ -56,7 +56,7 @@ class TrialRunner:
         with self.strategy.scope(), dtype_policy(self.devices.precision):
             self.model = build_vae(self.model_config, self.training.learning_rate, seed=self.training.seed)
         self.train_indices, validation = split_indices(dataset.ids, study.data.validation_fraction, study.data.seed)
-        self.probe = make_probe(dataset, validation, study.objective, seed=study.data.seed)
+        self.probe = make_probe(dataset, validation, study.objective, seed=study.data.seed, train=self.train_indices)
         self.scorer = ProbeScorer(self.probe, study.objective)
         self.epoch = 0  # epochs completed
         self.last_metrics: dict[str, Any] = {}  # the last epoch's, once restored

@@ -24,7 +24,7 @@ from vae_tune.study import METRIC
 
 UNSCORED_COLOUR = "#d62728"  # failed and diverged trials, in every chart
 STATUS_COLOURS = {"finished": "#2ca02c", "stopped early": "#1f77b4", "running": "#9467bd",
-                  "pending": "#7f7f7f", "diverged": UNSCORED_COLOUR, "failed": "#8c1c13", "timed out": "#ff7f0e"}
+                  "pending": "#7f7f7f", "diverged": UNSCORED_COLOUR, "collapsed": "#bcbd22", "failed": "#8c1c13", "timed out": "#ff7f0e"}
 PLAIN_NUMBERS = ticker.FuncFormatter(lambda value, _: f"{value:g}")  # 0.002 rather than 2x10^-3
 SCORE_LABELS = {
     "val/blur": "val/blur (lower is sharper)",

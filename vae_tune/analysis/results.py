@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vae_tune.checkpoint import metric_of, newest_checkpoints
+from vae_tune.checkpoint import UNSCORED_FLAGS, metric_of, newest_checkpoints
 from vae_tune.config import StudyConfig
 from vae_tune.storage import is_uri, mirror_experiment
 from vae_tune.study import METRIC, STUDY_FILE
@@ -32,6 +32,7 @@ STATUS_MEANINGS = {
     "stopped early": "stopped by the scheduler (ASHA) before the last epoch",
     "running": "still training, or interrupted before it finished",
     "diverged": "its loss became NaN or infinite; training stopped",
+    "collapsed": "no epoch reconstructed the probe better than the mean training image does",
     "failed": "raised an error (see the trial's error.txt)",
     "timed out": "stopped by execution.trial_timeout",
     "pending": "started but has reported no epoch yet",
@@ -114,6 +115,8 @@ def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, tune_status
         return "running" if tune_status == "RUNNING" else "pending"
     if bool(history["diverged"].iloc[-1]):
         return "diverged"
+    if "collapsed" in history and history["collapsed"].fillna(False).astype(bool).all():
+        return "collapsed"  # so far, for a running trial: it has no score that counts yet
     if int(history["epoch"].max()) >= max_epochs:
         return "finished"
     if tune_status in ("RUNNING", "PENDING", "PAUSED"):
@@ -150,9 +153,10 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
                "epochs": int(history["epoch"].max()) if not history.empty else 0,
                "starts": _starts(trial_dir)}
         healthy = history
-        for flag in ("diverged", "timed_out"):  # their worst-case scores are not real scores
+        for flag in UNSCORED_FLAGS:  # their worst-case scores are not real scores
             if flag in healthy:
                 healthy = healthy[~healthy[flag].fillna(False).astype(bool)]
+        row["collapsed_epochs"] = int(history["collapsed"].fillna(False).astype(bool).sum()) if "collapsed" in history else 0
         if healthy.empty:  # a trial that never scored: show the finite worst case it reported
             healthy = history
         if not healthy.empty:

@@ -104,6 +104,12 @@ class Probe:
     pair_ends: np.ndarray  # float32 [P, H, W, 3]: their targets
     cross_starts: np.ndarray  # float32 [Q, H, W, 3]: different-category sources (Q may be 0)
     cross_ends: np.ndarray  # float32 [Q, H, W, 3]
+    # The average training image, float32 [H, W, 3]: the trivial model (one image for every
+    # input) a trained one must beat; None when the training split is not known.
+    mean_image: np.ndarray | None = None
+    # Training images scored like `images`, so train and validation PSNR can be compared
+    # (overfitting on a small folder shows as the gap); [0, H, W, 3] when not known.
+    train_images: np.ndarray | None = None
 
 
 def interpolation_pairs(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
@@ -142,8 +148,14 @@ def cross_category_pairs(labels: np.ndarray, count: int, seed: int) -> np.ndarra
     return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-def make_probe(dataset: Dataset, validation: np.ndarray, objective: ObjectiveConfig, seed: int) -> Probe:
-    """Probe images and pairs, all from the validation split, chosen by `seed` alone."""
+def make_probe(
+    dataset: Dataset, validation: np.ndarray, objective: ObjectiveConfig, seed: int, train: np.ndarray | None = None
+) -> Probe:
+    """Probe images and pairs, all from the validation split, chosen by `seed` alone.
+
+    With the `train` indices, also the mean training image and as many training
+    images as probe images (the first ones, as for validation).
+    """
     labels = dataset.labels[validation]
     within = validation[interpolation_pairs(labels, objective.probe_pairs, seed)]
     across = validation[cross_category_pairs(labels, objective.probe_cross_pairs, seed)]
@@ -154,7 +166,20 @@ def make_probe(dataset: Dataset, validation: np.ndarray, objective: ObjectiveCon
         pair_ends=as_float(within[:, 1]),
         cross_starts=as_float(across[:, 0]),
         cross_ends=as_float(across[:, 1]),
+        mean_image=mean_image(dataset.images, train) if train is not None else None,
+        train_images=as_float(train[: objective.probe_images]) if train is not None else None,
     )
+
+
+def mean_image(images: np.ndarray, indices: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """The average of `images[indices]` (uint8) as float32 [H, W, 3] in [0, 1], summed in chunks.
+
+    Chunks keep the float64 copy small for a large memory-mapped dataset.
+    """
+    total = np.zeros(images.shape[1:], dtype=np.float64)
+    for start in range(0, len(indices), chunk):
+        total += images[np.sort(indices[start : start + chunk])].sum(axis=0, dtype=np.float64)
+    return (total / (255.0 * max(len(indices), 1))).astype(np.float32)
 
 
 def training_batches(images: np.ndarray, indices: np.ndarray, batch_size: int, seed: int, replicas: int = 1):
