@@ -16,6 +16,10 @@ TINY_OVERRIDES = [
     "objective.probe_images=16",
     "objective.probe_pairs=3",
     "objective.interpolation_steps=4",
+    # A 16-px model trained 1-3 epochs never beats the mean image (PSNR ~7.5 dB against 13.4):
+    # these studies check the machinery, so its epochs are scored as measured. Tests of the
+    # guard itself turn it on.
+    "objective.collapse_guard=false",
 ]
 
 

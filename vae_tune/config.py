@@ -121,6 +121,10 @@ class ObjectiveConfig:
     probe_pairs: int = 8  # same-category validation pairs interpolated for roughness every epoch
     probe_cross_pairs: int = 8  # different-category pairs: val/roughness_cross, a diagnostic
     interpolation_steps: int = 16  # T in DESIGN.md: T + 1 decoded points per pair
+    # An epoch whose probe PSNR is no better than the mean training image's is `collapsed` and
+    # scored worst, so a model that ignores its input is never best. Off only for machinery
+    # checks whose 1-2 epoch models cannot beat the mean image (the tests' tiny studies).
+    collapse_guard: bool = True
 
 
 @dataclass(frozen=True)

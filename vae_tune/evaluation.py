@@ -129,10 +129,10 @@ class ProbeScorer:
             scores["val/roughness_cross"] = metrics.roughness(paths[within:], probe.cross_starts, probe.cross_ends)
         if len(train_images):
             scores["train/psnr"] = metrics.psnr(train_images, train_reconstructions)
-        return guard_collapse(scores, self.mean_image_psnr)
+        return guard_collapse(scores, self.mean_image_psnr, config.collapse_guard)
 
 
-def guard_collapse(scores: dict[str, float], mean_image_psnr: float | None) -> dict[str, float]:
+def guard_collapse(scores: dict[str, float], mean_image_psnr: float | None, guard: bool = True) -> dict[str, float]:
     """Mark an epoch no better than the mean image `collapsed`, with WORST_SCORES in place of its scores.
 
     A model that returns (about) the average image for every input has learnt
@@ -142,7 +142,7 @@ def guard_collapse(scores: dict[str, float], mean_image_psnr: float | None) -> d
     """
     if mean_image_psnr is None:
         return {**scores, "collapsed": False}
-    collapsed = scores["val/psnr"] <= mean_image_psnr
+    collapsed = guard and scores["val/psnr"] <= mean_image_psnr
     guarded = {**scores, "val/mean_image_psnr": mean_image_psnr, "collapsed": bool(collapsed)}
     return {**guarded, **WORST_SCORES} if collapsed else guarded
 

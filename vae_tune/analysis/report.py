@@ -22,8 +22,8 @@ import pandas as pd
 from vae_tune.analysis import page, plots
 from vae_tune.analysis.page import Picture, Section
 from vae_tune.analysis.playbook import edge_of_range_warnings, failure_share, status_counts
-from vae_tune.analysis.results import (STATUS_MEANINGS, best_trial, load_results, load_study_config, open_experiment,
-                                       trial_histories, trials_to_render)
+from vae_tune.analysis.results import (STATUS_MEANINGS, best_trial, load_results, load_study_config, no_winner,
+                                       open_experiment, trial_histories, trials_to_render)
 from vae_tune.config import StudyConfig
 from vae_tune.study import METRIC
 
@@ -49,12 +49,16 @@ class Report:
 
     def summary(self) -> str:
         counts = status_counts(self.table).to_dict()
-        lines = [f"\n{len(self.table)} trials: " + ", ".join(f"{n} {status}" for status, n in counts.items())]
+        verdict = no_winner(self.table)
+        lines = [f"\n{verdict[0].upper()}{verdict[1:]}."] if verdict else [""]
+        lines.append(f"{len(self.table)} trials: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
         if self.best is not None:
             params = {name: self.best[name] for name in self.searched if name in self.best}
             lines.append(f"best trial {self.best['trial_id']} (epoch {self.best['best_epoch']}): "
                          + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()))
             lines.append("  " + "  ".join(f"{name.removeprefix('best_')} {self.best[name]:.4f}" for name in SHOWN_SCORES))
+            if diagnostics_line(self.best):
+                lines.append(f"  {diagnostics_line(self.best)}")
             lines.append(f"  checkpoint {self.best['best_checkpoint']}")
         lines += [f"warning: {warning}" for warning in self.warnings]
         lines.append(f"results table  {self.out / 'results.csv'}")
@@ -134,11 +138,14 @@ def _summary_section(report: Report, study: StudyConfig) -> Section:
     if best is not None:
         params = _params(best, report.searched)
         scores = ", ".join(f"{name.removeprefix('best_')} {best[name]:.4f}" for name in SHOWN_SCORES)
-        notes.append(f"Best trial {best['trial_id']} (epoch {best['best_epoch']} of {best['epochs']}): {params}; {scores}.")
+        notes.append(f"Best trial {best['trial_id']} (epoch {best['best_epoch']} of {best['epochs']}): {params}; {scores}"
+                     + (f"; {diagnostics_line(best)}." if diagnostics_line(best) else "."))
         notes.append(f"Its checkpoint: {best['best_checkpoint']}")
     else:
         notes.append("No trial has a usable score yet.")
-    warnings = [f"Edge of the search space: {warning}." for warning in report.warnings]
+    verdict = no_winner(table)
+    warnings = [f"{verdict[0].upper()}{verdict[1:]}."] if verdict else []
+    warnings += [f"Edge of the search space: {warning}." for warning in report.warnings]
     return Section("Summary", notes=notes, warnings=warnings, anchor="summary")
 
 
@@ -231,6 +238,24 @@ def render_trial(row: pd.Series, data, study: StudyConfig, out: Path) -> list[Pi
     pictures.append(Picture(gif, "The first interpolation as an animation, forward and back, holding on the "
                                  "real source and target (as the tutorial saved it)."))
     return pictures
+
+
+def diagnostics_line(row: pd.Series) -> str:
+    """PSNR on the probe against the mean image's and the training images', and colour fidelity, where reported."""
+    def known(name):
+        return name in row and pd.notna(row[name])
+
+    parts = []
+    if known("best_val/psnr"):
+        psnr = f"val/psnr {row['best_val/psnr']:.1f} dB"
+        if known("mean_image_psnr"):
+            psnr += f" (mean image {row['mean_image_psnr']:.1f} dB)"
+        if known("best_train/psnr"):
+            psnr += f", train/psnr {row['best_train/psnr']:.1f} dB"
+        parts.append(psnr)
+    if known("best_val/colour_fidelity"):
+        parts.append(f"colour fidelity {row['best_val/colour_fidelity']:.2f}")
+    return "  ".join(parts)
 
 
 def _params(row: pd.Series, names) -> str:

@@ -24,6 +24,9 @@ from vae_tune.study import load_study_config as load_local_study_config
 from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE, reported_results
 
 SCORES = ("objective", "val/blur", "val/roughness")
+# Shown beside the scores at the best epoch, where the trial reported them (older studies did not).
+DIAGNOSTICS = ("val/psnr", "train/psnr", "val/colour_fidelity", "val/blur_detail", "val/blur_colour",
+               "val/roughness_unevenness", "val/roughness_shortfall")
 # Statuses whose scores count: a running trial's best so far is a real result too.
 USABLE = ("finished", "stopped early", "running")
 # What each status means, for captions and the README.
@@ -164,6 +167,11 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
             row.update({f"last_{name}": float(last[name]) for name in SCORES})
             row.update({f"best_{name}": float(best[name]) for name in SCORES})
             row["best_epoch"] = int(best["epoch"])
+            row.update({f"best_{name}": float(best[name]) for name in DIAGNOSTICS if name in best and pd.notna(best[name])})
+        if "val/psnr" in history and history["val/psnr"].notna().any():
+            row["top_val/psnr"] = float(history["val/psnr"].max())  # over every epoch, collapsed ones too
+        if "val/mean_image_psnr" in history and history["val/mean_image_psnr"].notna().any():
+            row["mean_image_psnr"] = float(history["val/mean_image_psnr"].dropna().iloc[-1])
         checkpoint, _ = best_checkpoint(trial_dir)
         row["best_checkpoint"] = str(checkpoint) if checkpoint else None
         row["trial_dir"] = str(trial_dir)
@@ -203,6 +211,21 @@ def pareto_front(blur: np.ndarray, roughness: np.ndarray, candidates: np.ndarray
         dominated = np.any(np.all(others <= points[i], axis=1) & np.any(others < points[i], axis=1))
         on_front[i] = not dominated
     return on_front
+
+
+def no_winner(table: pd.DataFrame) -> str | None:
+    """The verdict when trials were scored but none ever beat the mean image, else None.
+
+    A study in that state has no best trial: every model it trained returns
+    about the average training image for every input.
+    """
+    if table.empty or usable(table).any() or not (table["status"] == "collapsed").any():
+        return None
+    line = "no trial beat the mean image: every scored epoch reconstructed the probe no better than the average training image"
+    if "top_val/psnr" in table and "mean_image_psnr" in table and table["top_val/psnr"].notna().any():
+        line += (f" (best probe PSNR {table['top_val/psnr'].max():.1f} dB, the mean image's "
+                 f"{table['mean_image_psnr'].dropna().iloc[0]:.1f} dB)")
+    return line + "; train longer (training.epochs, search.grace_period) or on more images"
 
 
 def best_trial(table: pd.DataFrame) -> pd.Series:

@@ -1,0 +1,107 @@
+"""An epoch no better than the mean training image is `collapsed`: scored worst, never anyone's best."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vae_tune import metrics
+from vae_tune.analysis import load_results
+from vae_tune.analysis.report import write_report
+from vae_tune.analysis.results import best_trial, no_winner
+from vae_tune.checkpoint import metric_of
+from vae_tune.config import load_study, to_dict
+from vae_tune.data.dataset import load_dataset, mean_image
+from vae_tune.evaluation import WORST_SCORES, guard_collapse
+from vae_tune.trainable import TrialRunner
+
+from conftest import TINY_OVERRIDES
+
+GUARDED = [*TINY_OVERRIDES, "objective.collapse_guard=true"]
+
+
+def test_guard_marks_an_epoch_no_better_than_the_mean_image():
+    scores = {"objective": 1.2, "val/blur": 0.9, "val/roughness": 0.3, "val/psnr": 12.0}
+    collapsed = guard_collapse(scores, mean_image_psnr=12.0)
+    assert collapsed["collapsed"] is True and collapsed["val/mean_image_psnr"] == 12.0
+    assert {name: collapsed[name] for name in WORST_SCORES} == WORST_SCORES
+    assert collapsed["val/psnr"] == 12.0  # diagnostics stay as measured
+    trained = guard_collapse(scores, mean_image_psnr=11.9)
+    assert trained["collapsed"] is False and trained["objective"] == 1.2
+    assert guard_collapse(scores, mean_image_psnr=13.0, guard=False)["objective"] == 1.2
+    assert guard_collapse(scores, mean_image_psnr=None)["collapsed"] is False
+
+
+def test_a_collapsed_checkpoint_never_counts_as_best():
+    assert metric_of({"metrics": {"objective": 0.5, "collapsed": True}}, "objective") == math.inf
+    assert metric_of({"metrics": {"objective": 10.0, "diverged": True}}, "objective") == math.inf
+    assert metric_of({"metrics": {"objective": 0.5, "collapsed": False}}, "objective") == 0.5
+
+
+def test_an_untrained_epoch_is_collapsed_against_the_mean_training_image(tmp_path):
+    study = load_study("smoke", [*GUARDED, f'storage_path="{tmp_path}"'])
+    dataset = load_dataset(study.data)
+    runner = TrialRunner(study, {"kl_weight": 0.05}, dataset)
+    expected_mean = dataset.images[runner.train_indices].astype(np.float64).mean(axis=0) / 255.0
+    np.testing.assert_allclose(runner.probe.mean_image, expected_mean, atol=1e-6)
+    np.testing.assert_allclose(mean_image(dataset.images, runner.train_indices, chunk=7), expected_mean, atol=1e-6)
+    result = runner.train_epoch()
+    mean_psnr = metrics.psnr(runner.probe.images, np.broadcast_to(runner.probe.mean_image, runner.probe.images.shape))
+    assert result["val/mean_image_psnr"] == pytest.approx(mean_psnr)
+    # One epoch of a 16-px model outputs about flat grey: far below the mean image.
+    assert result["val/psnr"] < mean_psnr and result["collapsed"] is True
+    assert result["objective"] == WORST_SCORES["objective"] and math.isfinite(result["val/blur_detail"])
+    assert math.isfinite(result["train/psnr"])
+
+
+def write_trial(experiment, trial_id, rows):
+    trial = experiment / f"trial_{trial_id}"
+    trial.mkdir(parents=True)
+    (trial / "params.json").write_text(json.dumps({"kl_weight": 0.1}))
+    (trial / "result.json").write_text("".join(json.dumps({"diverged": False, **row}) + "\n" for row in rows))
+
+
+def epoch(number, psnr, objective=None):
+    """A reported epoch: collapsed below 13 dB, with the scorer's stand-ins."""
+    collapsed = psnr <= 13.0
+    scores = WORST_SCORES if collapsed else {"objective": objective, "val/blur": objective - 0.2, "val/roughness": 0.2}
+    return {"epoch": number, **scores, "collapsed": collapsed, "val/psnr": psnr, "val/mean_image_psnr": 13.0}
+
+
+def test_results_count_collapsed_epochs_and_trials_and_rank_only_the_rest(tmp_path):
+    study = load_study("smoke", [*GUARDED, "training.epochs=4"])
+    (tmp_path / "study.json").write_text(json.dumps(to_dict(study)))
+    write_trial(tmp_path, "learns", [epoch(1, 9.0), epoch(2, 12.5), epoch(3, 14.0, 0.9), epoch(4, 15.0, 0.8)])
+    write_trial(tmp_path, "grey", [epoch(e, 8.0) for e in (1, 2, 3, 4)])
+    table = load_results(tmp_path).set_index("trial_id")
+    assert table.loc["learns", "status"] == "finished" and table.loc["learns", "collapsed_epochs"] == 2
+    assert table.loc["learns", "best_epoch"] == 4 and table.loc["learns", "best_objective"] == pytest.approx(0.8)
+    assert table.loc["learns", "best_val/psnr"] == 15.0 and table.loc["learns", "rank"] == 1
+    assert table.loc["grey", "status"] == "collapsed" and table.loc["grey", "collapsed_epochs"] == 4
+    # Like a diverged trial, it shows the stand-in it reported, and takes no rank.
+    assert table.loc["grey", "best_objective"] == WORST_SCORES["objective"] and pd.isna(table.loc["grey", "rank"])
+    assert best_trial(table.reset_index())["trial_id"] == "learns"
+    assert no_winner(table.reset_index()) is None
+
+
+def test_a_study_whose_trials_never_beat_the_mean_image_names_no_best_trial(tmp_path, ray_session):
+    from vae_tune.study import run_study
+
+    study = load_study("smoke", [*GUARDED, f'storage_path="{tmp_path}"', "search.num_samples=2", "training.epochs=1",
+                                 "search.space.kl_weight={distribution='choice', values=[0.01, 1.0]}"])
+    outcome = run_study(study)
+    table = load_results(outcome.experiment_dir)
+    assert table["status"].tolist() == ["collapsed", "collapsed"]
+    assert table["collapsed_epochs"].tolist() == [1, 1] and table["rank"].isna().all()
+    assert table["best_checkpoint"].isna().all()
+    with pytest.raises(ValueError):
+        best_trial(table)
+    report = write_report(outcome.experiment_dir)
+    first_line = report.summary().strip().splitlines()[0]
+    assert first_line.startswith("No trial beat the mean image") and "dB" in first_line
+    assert "best trial" not in report.summary() and not report.warnings  # no edge-of-range advice either
+    assert "No trial beat the mean image" in report.index.read_text()
