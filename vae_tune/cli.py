@@ -38,13 +38,13 @@ def resolve_study(args: argparse.Namespace) -> StudyConfig:
 
 def describe_study(study: StudyConfig) -> str:
     """The resolved study as a person reads it: what is searched, the budget, resources, storage."""
-    from vae_tune.study import storage_root
+    from vae_tune.study import image_count, storage_root
 
     lines = [f"study {study.name}: {study.description}".rstrip(": ")]
     data = study.data
     where = f" from {data.path}" if data.source != "synthetic" else ""
     where += f" filtered by {data.filters}" if data.filters else ""
-    lines.append(f"  data       {data.source}{where}, {data.samples} images at {data.image_size}x{data.image_size}, "
+    lines.append(f"  data       {data.source}{where}, {image_count(data)} at {data.image_size}x{data.image_size}, "
                  f"{data.validation_fraction:.0%} held out (seed {data.seed})")
     lines.append("  search")
     fixed = {**dataclass_fields(study.model), **dataclass_fields(study.training)}
