@@ -1,4 +1,4 @@
-"""`vae-tune run | show | report | interpolate`: parse arguments, call the library, print what happened."""
+"""`vae-tune run | show | report | interpolate | evaluate`: parse arguments, call the library, print what happened."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from vae_tune.analysis.photo_pairs import PairsError
 from vae_tune.checkpoint import CheckpointError
 from vae_tune.config import WHOLE_NODE, ConfigError, StudyConfig, available_studies, load_study
 from vae_tune.imaging import UnreadableImage
@@ -149,6 +150,20 @@ def command_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_evaluate(args: argparse.Namespace) -> int:
+    from vae_tune.analysis.photo_pairs import evaluate_pairs
+
+    evaluation = evaluate_pairs(args.checkpoint, args.pairs)
+    print(evaluation.summary())
+    if args.out:
+        out = Path(args.out).expanduser()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        evaluation.grid().save(out)
+        steps = evaluation.objective.interpolation_steps
+        print(f"wrote {out} ({len(evaluation.pairs.names)} rows: source, {steps + 1} decoded steps, target)")
+    return 0
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -190,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     interpolate.add_argument("--out", default="interpolation.png", metavar="FILE", help="PNG strip to write")
     interpolate.add_argument("--gif", action="store_true", help="also write an animated GIF beside it")
     interpolate.set_defaults(handler=command_interpolate)
+    evaluate = commands.add_parser("evaluate", help="score a trained model on source/target photo pairs it never saw")
+    evaluate.add_argument("checkpoint", help="a checkpoint directory (or a trial or experiment directory: its best)")
+    evaluate.add_argument("--pairs", required=True, metavar="DIR",
+                          help="a folder with source/ and target/ holding photos with matching file names")
+    evaluate.add_argument("--out", metavar="FILE", help="also write the pairs' interpolation grid to this PNG")
+    evaluate.set_defaults(handler=command_evaluate)
     return parser
 
 
@@ -197,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, ClusterError, CheckpointError, FileNotFoundError, UnreadableImage) as error:
+    except (ConfigError, ClusterError, CheckpointError, FileNotFoundError, UnreadableImage, PairsError) as error:
         print(f"vae-tune: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
