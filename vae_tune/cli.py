@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from vae_tune.analysis.photo_pairs import PairsError
 from vae_tune.checkpoint import CheckpointError
 from vae_tune.config import WHOLE_NODE, ConfigError, StudyConfig, available_studies, load_study
 from vae_tune.imaging import UnreadableImage
@@ -218,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, ClusterError, CheckpointError, FileNotFoundError, UnreadableImage, PairsError) as error:
+    except (ConfigError, ClusterError, CheckpointError, FileNotFoundError, UnreadableImage) as error:
         print(f"vae-tune: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

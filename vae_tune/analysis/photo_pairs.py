@@ -17,19 +17,18 @@ from typing import Any
 
 import numpy as np
 
+from vae_tune.checkpoint import UNSCORED_FLAGS
 from vae_tune.config import ConfigError, ObjectiveConfig
 from vae_tune.data.dataset import Probe
+from vae_tune.evaluation import WORST_SCORES
 from vae_tune.imaging import UnreadableImage
 
 SOURCE, TARGET = "source", "target"
-# Scores shown, in this order; every `val/blur_*` component the scorer reports follows val/blur.
+# Scores shown, in this order, when the scorer reports them; the components of blur and
+# roughness it reports (`val/blur_*`, `val/roughness_*`) follow each, whatever they are.
 SHOWN_SCORES = ("val/blur", "val/roughness", "val/psnr", "val/colour_fidelity")
-BLUR_COMPONENTS = "val/blur_"
+WITH_COMPONENTS = ("val/blur", "val/roughness")
 MAX_NAMED = 5  # skipped files named in the output; the rest are counted
-
-
-class PairsError(ValueError):
-    """A pairs folder with no pair left to score; the message says why."""
 
 
 def image_names(folder: Path) -> list[str]:
@@ -43,7 +42,7 @@ def image_names(folder: Path) -> list[str]:
 def match_pairs(directory: str | Path) -> tuple[list[str], list[str]]:
     """(names in both source/ and target/, `source/x.jpg`-style paths with no partner).
 
-    FileNotFoundError for a missing folder, PairsError when no name matches.
+    FileNotFoundError, naming what is missing, for a missing folder, an empty side or no matching name.
     """
     directory = Path(directory).expanduser()
     if not directory.is_dir():
@@ -57,13 +56,13 @@ def match_pairs(directory: str | Path) -> tuple[list[str], list[str]]:
     for side in (SOURCE, TARGET):
         names[side] = image_names(directory / side)
         if not names[side]:
-            raise PairsError(f"--pairs {directory}: {side}/ holds no image files")
+            raise FileNotFoundError(f"--pairs {directory}: {side}/ holds no image files")
     matched = sorted(set(names[SOURCE]) & set(names[TARGET]))
     unmatched = [f"{side}/{name}" for side in (SOURCE, TARGET) for name in names[side] if name not in matched]
     if not matched:
-        raise PairsError(f"--pairs {directory}: no file name in source/ matches one in target/ "
-                         f"({len(names[SOURCE])} in source/, e.g. {names[SOURCE][0]}; "
-                         f"{len(names[TARGET])} in target/, e.g. {names[TARGET][0]})")
+        raise FileNotFoundError(f"--pairs {directory}: no file name in source/ matches one in target/ "
+                                f"({len(names[SOURCE])} in source/, e.g. {names[SOURCE][0]}; "
+                                f"{len(names[TARGET])} in target/, e.g. {names[TARGET][0]})")
     return matched, unmatched
 
 
@@ -79,7 +78,11 @@ class PhotoPairs:
     unreadable: tuple[str, ...]  # one reason per file that could not be read; its pair is left out
 
     def probe(self) -> Probe:
-        """A probe of these pairs: blur on every photo, roughness along each source-to-target path, no cross pairs."""
+        """A probe of these pairs: blur on every photo, roughness along each source-to-target path, no cross pairs.
+
+        No mean training image (the study's data is not at hand), so the scorer
+        reports every score as measured and never marks the pairs `collapsed`.
+        """
         sources, targets = (images.astype(np.float32) / 255.0 for images in (self.sources, self.targets))
         no_pairs = np.zeros((0, *sources.shape[1:]), dtype=np.float32)
         return Probe(images=np.concatenate([sources, targets]), pair_starts=sources, pair_ends=targets,
@@ -106,8 +109,8 @@ def read_pairs(directory: str | Path, image_size: int) -> PhotoPairs:
             sources.append(photos[0])
             targets.append(photos[1])
     if not names:
-        raise PairsError(f"--pairs {directory}: none of the {len(matched)} matching pairs could be read "
-                         f"({len(unreadable)} unreadable files, e.g. {unreadable[0]})")
+        raise UnreadableImage(f"--pairs {directory}: none of the {len(matched)} matching pairs could be read "
+                              f"({len(unreadable)} unreadable files, e.g. {unreadable[0]})")
     return PhotoPairs(directory, tuple(names), np.stack(sources), np.stack(targets),
                       tuple(unmatched), tuple(unreadable))
 
@@ -174,13 +177,13 @@ def evaluate_pairs(checkpoint: str | Path, directory: str | Path,
 
 
 def shown_keys(scores: dict[str, Any]) -> list[str]:
-    """SHOWN_SCORES present in `scores`, each blur component after val/blur, then the objective."""
+    """SHOWN_SCORES present in `scores`, the components of blur and roughness after each, then the objective."""
     keys = []
     for key in SHOWN_SCORES:
         if key in scores:
             keys.append(key)
-        if key == "val/blur":
-            keys += [name for name in scores if name.startswith(BLUR_COMPONENTS)]
+        if key in WITH_COMPONENTS:
+            keys += [name for name in scores if name.startswith(f"{key}_")]
     return keys + ["objective"]
 
 
@@ -207,9 +210,14 @@ def summary_lines(evaluation: PairsEvaluation) -> list[str]:
     lines.append(f"objective   blur + {objective.roughness_weight:g} * roughness, {objective.interpolation_steps} "
                  f"interpolation steps; {evaluation.objective_source}")
     trained = state.get("metrics", {})
-    lines.append(f"  {'score':<24}{'these pairs':>12}{'study probe':>14}")
+    # A diverged, collapsed or timed-out epoch reported stand-ins (WORST_SCORES) for these, not scores.
+    unscored = next((flag for flag in UNSCORED_FLAGS if trained.get(flag)), None)
+    lines.append(f"  {'score':<26}{'these pairs':>12}{'study probe':>14}")
     for key in shown_keys(evaluation.scores):
         then = trained.get(key)
-        then = f"{then:>14.4f}" if isinstance(then, (int, float)) else f"{'-':>14}"
-        lines.append(f"  {key:<24}{evaluation.scores[key]:>12.4f}{then}")
+        if unscored and key in WORST_SCORES:
+            then = f"{unscored:>14}"
+        else:
+            then = f"{then:>14.4f}" if isinstance(then, (int, float)) else f"{'-':>14}"
+        lines.append(f"  {key:<26}{evaluation.scores[key]:>12.4f}{then}")
     return lines
