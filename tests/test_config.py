@@ -136,3 +136,32 @@ def test_pareto_objective_refuses_asha():
         load_study("smoke", ['objective.kind="pareto"', 'search.scheduler="asha"'])
     study = load_study("smoke", ['objective.kind="pareto"', 'search.algorithm="nsga2"'])
     assert study.objective.kind == "pareto" and study.search.scheduler == "fifo"
+
+
+def write_photos(folder, count):
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i in range(count):
+        Image.fromarray(np.full((20, 20, 3), 40 * i, dtype=np.uint8)).save(folder / f"photo{i}.png")
+    return folder
+
+
+def test_a_folder_study_says_its_image_count_is_a_cap(tmp_path, capsys):
+    """data.samples only caps a folder: `show` and `run` must not claim 2048 images for a folder of 5."""
+    from vae_tune.study import _load_data
+
+    folder = write_photos(tmp_path / "photos", 5)
+    assert main(["show", "smoke", "--data", str(folder), "--set", "data.samples=2048"]) == 0
+    shown = capsys.readouterr().out
+    assert f"folder from {folder}, up to 2048 images at " in shown
+    study = load_study("smoke", ['data.source="folder"', f'data.path="{folder}"', "data.samples=2048",
+                                 f'data.cache_dir="{tmp_path / "cache"}"'])
+    assert len(_load_data(study)) == 5
+    preparing, ready = capsys.readouterr().out.splitlines()[:2]
+    assert preparing.startswith("vae-tune: preparing data (folder, up to 2048 images at ")
+    assert ready.startswith("vae-tune: 5 images ready in ")
+    # The synthetic catalogue generates exactly data.samples images: no "up to" there.
+    assert main(["show", "smoke", "--set", "data.samples=2048"]) == 0
+    assert "synthetic, 2048 images at " in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""`vae-tune run | show | report | interpolate`: parse arguments, call the library, print what happened."""
+"""`vae-tune run | show | report | interpolate | evaluate`: parse arguments, call the library, print what happened."""
 
 from __future__ import annotations
 
@@ -38,13 +38,13 @@ def resolve_study(args: argparse.Namespace) -> StudyConfig:
 
 def describe_study(study: StudyConfig) -> str:
     """The resolved study as a person reads it: what is searched, the budget, resources, storage."""
-    from vae_tune.study import storage_root
+    from vae_tune.study import image_count, storage_root
 
     lines = [f"study {study.name}: {study.description}".rstrip(": ")]
     data = study.data
     where = f" from {data.path}" if data.source != "synthetic" else ""
     where += f" filtered by {data.filters}" if data.filters else ""
-    lines.append(f"  data       {data.source}{where}, {data.samples} images at {data.image_size}x{data.image_size}, "
+    lines.append(f"  data       {data.source}{where}, {image_count(data)} at {data.image_size}x{data.image_size}, "
                  f"{data.validation_fraction:.0%} held out (seed {data.seed})")
     lines.append("  search")
     fixed = {**dataclass_fields(study.model), **dataclass_fields(study.training)}
@@ -149,6 +149,20 @@ def command_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_evaluate(args: argparse.Namespace) -> int:
+    from vae_tune.analysis.photo_pairs import evaluate_pairs
+
+    evaluation = evaluate_pairs(args.checkpoint, args.pairs)
+    print(evaluation.summary())
+    if args.out:
+        out = Path(args.out).expanduser()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        evaluation.grid().save(out)
+        steps = evaluation.objective.interpolation_steps
+        print(f"wrote {out} ({len(evaluation.pairs.names)} rows: source, {steps + 1} decoded steps, target)")
+    return 0
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -190,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     interpolate.add_argument("--out", default="interpolation.png", metavar="FILE", help="PNG strip to write")
     interpolate.add_argument("--gif", action="store_true", help="also write an animated GIF beside it")
     interpolate.set_defaults(handler=command_interpolate)
+    evaluate = commands.add_parser("evaluate", help="score a trained model on source/target photo pairs it never saw")
+    evaluate.add_argument("checkpoint", help="a checkpoint directory (or a trial or experiment directory: its best)")
+    evaluate.add_argument("--pairs", required=True, metavar="DIR",
+                          help="a folder with source/ and target/ holding photos with matching file names")
+    evaluate.add_argument("--out", metavar="FILE", help="also write the pairs' interpolation grid to this PNG")
+    evaluate.set_defaults(handler=command_evaluate)
     return parser
 
 

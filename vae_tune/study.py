@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from vae_tune.config import Parameter, StudyConfig, study_from_dict, to_dict
+from vae_tune.config import DataConfig, Parameter, StudyConfig, study_from_dict, to_dict
 from vae_tune.data.dataset import Dataset, load_dataset
 from vae_tune.resources import ClusterError, alive_nodes, await_trial_request, trials_at_once
 from vae_tune.storage import is_uri, read_text, write_text
@@ -352,9 +352,15 @@ def resume_study(
     return _fit(tuner, expected_trials(study), experiment)
 
 
+def image_count(data: DataConfig) -> str:
+    """The study's images as a person reads them: `samples` is how many the synthetic catalogue
+    generates, but only a cap on a folder or Kaggle dataset, which may hold fewer."""
+    return f"{data.samples} images" if data.source == "synthetic" else f"up to {data.samples} images"
+
+
 def _load_data(study: StudyConfig) -> Dataset:
     started = time.monotonic()
-    print(f"vae-tune: preparing data ({study.data.source}, {study.data.samples} images at {study.data.image_size}px)",
+    print(f"vae-tune: preparing data ({study.data.source}, {image_count(study.data)} at {study.data.image_size}px)",
           flush=True)
     dataset = load_dataset(study.data)
     print(f"vae-tune: {len(dataset)} images ready in {time.monotonic() - started:.1f}s; starting Ray", flush=True)

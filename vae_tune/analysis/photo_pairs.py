@@ -1,0 +1,223 @@
+"""`vae-tune evaluate`: score a trained model on photo pairs that never entered its study.
+
+A pairs folder has the tutorial's layout: `source/` and `target/` holding
+photos with matching file names, each pair two products of a kind. They are
+scored by the study's own `ProbeScorer` on a probe made of them (blur on every
+photo, roughness on the source-to-target paths), so the numbers mean what the
+study's `val/*` numbers mean.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vae_tune.checkpoint import UNSCORED_FLAGS
+from vae_tune.config import ConfigError, ObjectiveConfig
+from vae_tune.data.dataset import Probe
+from vae_tune.evaluation import WORST_SCORES
+from vae_tune.imaging import UnreadableImage
+
+SOURCE, TARGET = "source", "target"
+# Scores shown, in this order, when the scorer reports them; the components of blur and
+# roughness it reports (`val/blur_*`, `val/roughness_*`) follow each, whatever they are.
+SHOWN_SCORES = ("val/blur", "val/roughness", "val/psnr", "val/colour_fidelity")
+WITH_COMPONENTS = ("val/blur", "val/roughness")
+MAX_NAMED = 5  # skipped files named in the output; the rest are counted
+
+
+def image_names(folder: Path) -> list[str]:
+    """The image files directly in `folder` by suffix, as `data.path` folders are listed; hidden files left out."""
+    from vae_tune.data.decode import IMAGE_SUFFIXES
+
+    return sorted(path.name for path in folder.iterdir()
+                  if path.is_file() and path.name.lower().endswith(IMAGE_SUFFIXES) and not path.name.startswith("."))
+
+
+def match_pairs(directory: str | Path) -> tuple[list[str], list[str]]:
+    """(names in both source/ and target/, `source/x.jpg`-style paths with no partner).
+
+    FileNotFoundError, naming what is missing, for a missing folder, an empty side or no matching name.
+    """
+    directory = Path(directory).expanduser()
+    if not directory.is_dir():
+        problem = "not a directory" if directory.exists() else "no such directory"
+        raise FileNotFoundError(f"--pairs {directory}: {problem}")
+    for side in (SOURCE, TARGET):
+        if not (directory / side).is_dir():
+            raise FileNotFoundError(f"--pairs {directory}: no {side}/ folder; it needs source/ and target/ "
+                                    "holding photos with matching file names")
+    names = {}
+    for side in (SOURCE, TARGET):
+        names[side] = image_names(directory / side)
+        if not names[side]:
+            raise FileNotFoundError(f"--pairs {directory}: {side}/ holds no image files")
+    matched = sorted(set(names[SOURCE]) & set(names[TARGET]))
+    unmatched = [f"{side}/{name}" for side in (SOURCE, TARGET) for name in names[side] if name not in matched]
+    if not matched:
+        raise FileNotFoundError(f"--pairs {directory}: no file name in source/ matches one in target/ "
+                                f"({len(names[SOURCE])} in source/, e.g. {names[SOURCE][0]}; "
+                                f"{len(names[TARGET])} in target/, e.g. {names[TARGET][0]})")
+    return matched, unmatched
+
+
+@dataclass(frozen=True)
+class PhotoPairs:
+    """The readable pairs of a pairs folder at one image size, and what was left out."""
+
+    directory: Path
+    names: tuple[str, ...]  # the file name of each pair scored
+    sources: np.ndarray  # uint8 [P, H, W, 3], padded to a white square like every study image
+    targets: np.ndarray  # uint8 [P, H, W, 3]
+    unmatched: tuple[str, ...]  # "source/x.jpg": no file of that name on the other side
+    unreadable: tuple[str, ...]  # one reason per file that could not be read; its pair is left out
+
+    def probe(self) -> Probe:
+        """A probe of these pairs: blur on every photo, roughness along each source-to-target path, no cross pairs.
+
+        No mean training image (the study's data is not at hand), so the scorer
+        reports every score as measured and never marks the pairs `collapsed`.
+        """
+        sources, targets = (images.astype(np.float32) / 255.0 for images in (self.sources, self.targets))
+        no_pairs = np.zeros((0, *sources.shape[1:]), dtype=np.float32)
+        return Probe(images=np.concatenate([sources, targets]), pair_starts=sources, pair_ends=targets,
+                     cross_starts=no_pairs, cross_ends=no_pairs)
+
+
+def read_pairs(directory: str | Path, image_size: int) -> PhotoPairs:
+    """Every matching pair whose two photos can be read, at `image_size` the way `vae-tune interpolate` reads them."""
+    from vae_tune.analysis.photos import read_photo
+
+    directory = Path(directory).expanduser()
+    matched, unmatched = match_pairs(directory)
+    names, sources, targets, unreadable = [], [], [], []
+    for name in matched:
+        photos = []
+        for side in (SOURCE, TARGET):
+            path = directory / side / name
+            try:
+                photos.append(read_photo(path, image_size, role=side))
+            except UnreadableImage as error:  # "source /the/folder/source/x.jpg: why" as "source/x.jpg: why"
+                unreadable.append(str(error).replace(f"{side} {path}", f"{side}/{name}", 1))
+        if len(photos) == 2:
+            names.append(name)
+            sources.append(photos[0])
+            targets.append(photos[1])
+    if not names:
+        raise UnreadableImage(f"--pairs {directory}: none of the {len(matched)} matching pairs could be read "
+                              f"({len(unreadable)} unreadable files, e.g. {unreadable[0]})")
+    return PhotoPairs(directory, tuple(names), np.stack(sources), np.stack(targets),
+                      tuple(unmatched), tuple(unreadable))
+
+
+def study_objective(checkpoint: Path) -> tuple[ObjectiveConfig, str]:
+    """The objective config of the study that trained `checkpoint`, and where it came from.
+
+    A checkpoint's trial.json holds its model, training and data config but not
+    the objective; the experiment it sits in (checkpoint_N/ in a trial folder in
+    the experiment folder) holds the whole study in study.json. Without one, the
+    defaults, said so.
+    """
+    from vae_tune.study import STUDY_FILE, load_study_config
+
+    experiment = checkpoint.resolve().parent.parent
+    if not (experiment / STUDY_FILE).is_file():
+        return ObjectiveConfig(), f"defaults: no {STUDY_FILE} of the study beside the checkpoint"
+    try:
+        return load_study_config(experiment).objective, f"the study's, from {experiment / STUDY_FILE}"
+    except (ConfigError, ValueError) as error:
+        return ObjectiveConfig(), f"defaults: {experiment / STUDY_FILE} could not be read ({error})"
+
+
+@dataclass(frozen=True)
+class PairsEvaluation:
+    checkpoint: Path
+    state: dict[str, Any]  # the checkpoint's trial.json
+    pairs: PhotoPairs
+    objective: ObjectiveConfig
+    objective_source: str
+    scores: dict[str, float]
+    model: Any  # the loaded keras model, for `grid`
+
+    def summary(self) -> str:
+        return "\n".join(summary_lines(self))
+
+    def grid(self):
+        """Rows of pairs: the real source, the decoded straight line between latent means, the real target."""
+        from vae_tune.analysis.figures import interpolation_grid
+
+        return interpolation_grid(self.model, self.pairs.probe(), steps=self.objective.interpolation_steps)
+
+
+def evaluate_pairs(checkpoint: str | Path, directory: str | Path,
+                   progress: Callable[[str], None] = print) -> PairsEvaluation:
+    """Load `checkpoint` (or a trial's or experiment's best) and score it on the pairs in `directory`."""
+    from vae_tune.analysis.photos import resolve_checkpoint
+    from vae_tune.checkpoint import load_model, read_state
+    from vae_tune.evaluation import ProbeScorer
+
+    checkpoint = resolve_checkpoint(checkpoint)
+    state = read_state(checkpoint)
+    # The photos before the model: a wrong folder fails in a moment, not after TensorFlow starts.
+    pairs = read_pairs(directory, int(state["model"]["image_size"]))
+    objective, objective_source = study_objective(checkpoint)
+    started = time.monotonic()
+    progress(f"vae-tune: loading the model from {checkpoint}")
+    model, state = load_model(checkpoint)
+    progress(f"vae-tune: scoring {len(pairs.names)} pairs ({2 * len(pairs.names)} photos, "
+             f"{objective.interpolation_steps + 1} decoded points per pair)")
+    scores = ProbeScorer(pairs.probe(), objective).score(model)
+    progress(f"vae-tune: done in {time.monotonic() - started:.1f}s")
+    return PairsEvaluation(checkpoint, state, pairs, objective, objective_source, scores, model)
+
+
+def shown_keys(scores: dict[str, Any]) -> list[str]:
+    """SHOWN_SCORES present in `scores`, the components of blur and roughness after each, then the objective."""
+    keys = []
+    for key in SHOWN_SCORES:
+        if key in scores:
+            keys.append(key)
+        if key in WITH_COMPONENTS:
+            keys += [name for name in scores if name.startswith(f"{key}_")]
+    return keys + ["objective"]
+
+
+def _listed(items: tuple[str, ...]) -> str:
+    named = "; ".join(items[:MAX_NAMED])
+    return named + (f"; and {len(items) - MAX_NAMED} more" if len(items) > MAX_NAMED else "")
+
+
+def summary_lines(evaluation: PairsEvaluation) -> list[str]:
+    state, pairs, objective = evaluation.state, evaluation.pairs, evaluation.objective
+    model, size = state["model"], state["model"]["image_size"]
+    lines = [
+        f"checkpoint  {evaluation.checkpoint} (epoch {state.get('epoch', '?')}; latent_dim {model['latent_dim']}, "
+        f"kl_weight {model['kl_weight']:.4g})",
+        f"pairs       {len(pairs.names)} scored from {pairs.directory} "
+        f"({2 * len(pairs.names)} photos padded to white {size}x{size} squares)",
+    ]
+    skipped = len(pairs.unmatched) + len(pairs.unreadable)
+    lines.append("skipped     none" if not skipped else f"skipped     {skipped} files")
+    if pairs.unmatched:
+        lines.append(f"  {len(pairs.unmatched)} without a partner of the same name: {_listed(pairs.unmatched)}")
+    if pairs.unreadable:
+        lines.append(f"  {len(pairs.unreadable)} unreadable, their pairs left out: {_listed(pairs.unreadable)}")
+    lines.append(f"objective   blur + {objective.roughness_weight:g} * roughness, {objective.interpolation_steps} "
+                 f"interpolation steps; {evaluation.objective_source}")
+    trained = state.get("metrics", {})
+    # A diverged, collapsed or timed-out epoch reported stand-ins (WORST_SCORES) for these, not scores.
+    unscored = next((flag for flag in UNSCORED_FLAGS if trained.get(flag)), None)
+    lines.append(f"  {'score':<26}{'these pairs':>12}{'study probe':>14}")
+    for key in shown_keys(evaluation.scores):
+        then = trained.get(key)
+        if unscored and key in WORST_SCORES:
+            then = f"{unscored:>14}"
+        else:
+            then = f"{then:>14.4f}" if isinstance(then, (int, float)) else f"{'-':>14}"
+        lines.append(f"  {key:<26}{evaluation.scores[key]:>12.4f}{then}")
+    return lines
