@@ -16,6 +16,8 @@ TINY_OVERRIDES = [
     "objective.probe_images=16",
     "objective.probe_pairs=3",
     "objective.interpolation_steps=4",
+    # Tests count trials: the baseline trial is on only where a test asks for it (test_baseline.py).
+    "search.baseline=false",
 ]
 
 

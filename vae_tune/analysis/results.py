@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vae_tune.baseline import find_baseline, read_record
 from vae_tune.checkpoint import metric_of, newest_checkpoints
 from vae_tune.config import StudyConfig
 from vae_tune.storage import is_uri, mirror_experiment
@@ -24,6 +25,8 @@ from vae_tune.study import load_study_config as load_local_study_config
 from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE, reported_results
 
 SCORES = ("objective", "val/blur", "val/roughness")
+# Scores also taken at the best epoch (`best_val/psnr`, ...) when the trial reports them.
+BEST_EPOCH_EXTRAS = ("val/psnr", "val/colour_fidelity")
 # Statuses whose scores count: a running trial's best so far is a real result too.
 USABLE = ("finished", "stopped early", "running")
 # What each status means, for captions and the README.
@@ -132,19 +135,21 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
 
     `best_*` scores come from the epoch with the lowest objective; `rank` orders
     the usable trials by it (1 is the best); `pareto` marks usable trials no
-    other usable trial beats on both best blur and best roughness. Rows are
-    sorted by rank, trials without a score last.
+    other usable trial beats on both best blur and best roughness; `baseline`
+    marks the trial that ran the tutorial's configuration (see
+    `vae_tune.baseline`). Rows are sorted by rank, trials without a score last.
     """
     experiment_dir = open_experiment(experiment_dir)
     study = load_study_config(experiment_dir)
     statuses = tune_statuses(experiment_dir)
-    rows = []
+    rows, params_of = [], {}
     for trial_dir in sorted(p.parent for p in experiment_dir.glob("*/params.json")):
         params = _read_json(trial_dir / "params.json")
         if params is None:  # the trial is starting this instant; the next read shows it
             continue
         history = read_trial_results(trial_dir)
         trial_id = trial_dir.name.removeprefix("trial_")
+        params_of[trial_id] = params
         row = {"trial_id": trial_id, **params,
                "status": _status(history, trial_dir, study.training.epochs, statuses.get(trial_id)),
                "epochs": int(history["epoch"].max()) if not history.empty else 0,
@@ -160,6 +165,7 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
             row.update({f"last_{name}": float(last[name]) for name in SCORES})
             row.update({f"best_{name}": float(best[name]) for name in SCORES})
             row["best_epoch"] = int(best["epoch"])
+            row.update({f"best_{name}": float(best[name]) for name in BEST_EPOCH_EXTRAS if pd.notna(best.get(name))})
         checkpoint, _ = best_checkpoint(trial_dir)
         row["best_checkpoint"] = str(checkpoint) if checkpoint else None
         row["trial_dir"] = str(trial_dir)
@@ -176,7 +182,15 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
     table["rank"] = table[f"best_{METRIC}"].where(scored).rank(method="first").astype("Int64")
     table["pareto"] = scored & pareto_front(table["best_val/blur"].to_numpy(), table["best_val/roughness"].to_numpy(),
                                             scored.to_numpy())
+    table["baseline"] = _baseline_flags(table, experiment_dir, params_of, list(statuses))
     return table.sort_values(["rank", f"best_{METRIC}"], na_position="last").reset_index(drop=True)
+
+
+def _baseline_flags(table: pd.DataFrame, experiment_dir: Path, params: dict[str, dict], tune_order: list[str]) -> pd.Series:
+    """True for the one trial that ran the baseline, if the study has one (baseline.json)."""
+    order = {trial_id: index for index, trial_id in enumerate(tune_order)}  # Tune's creation order
+    trials = sorted(params.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
+    return table["trial_id"] == find_baseline(trials, read_record(experiment_dir))
 
 
 def usable(table: pd.DataFrame) -> pd.Series:
