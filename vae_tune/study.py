@@ -309,7 +309,23 @@ def _fit(tuner, total_trials: int, experiment: str) -> StudyOutcome:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
     ended = results.num_terminated + results.num_errors
-    return StudyOutcome(experiment, results, interrupted=len(results) < total_trials or ended < len(results))
+    interrupted = len(results) < total_trials or ended < len(results) or _unfinished_in_snapshot(experiment)
+    return StudyOutcome(experiment, results, interrupted=interrupted)
+
+
+def _unfinished_in_snapshot(experiment: str) -> bool:
+    """Whether Tune's last experiment snapshot still has trials running or pending.
+
+    A stopped fit() snapshots the experiment, then marks its running trials
+    TERMINATED in memory (ray/tune/tune.py, run(): runner.checkpoint, then
+    runner.cleanup), so the ResultGrid of a study stopped while its last
+    trials ran looks finished; the snapshot does not. Local experiments only.
+    """
+    if is_uri(experiment):
+        return False
+    from vae_tune.analysis.results import tune_statuses
+
+    return any(status in ("RUNNING", "PENDING", "PAUSED") for status in tune_statuses(Path(experiment)).values())
 
 
 def expected_trials(study: StudyConfig) -> int:
