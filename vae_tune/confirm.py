@@ -54,11 +54,13 @@ class ConfirmOutcome:
     experiment: Path  # the study's experiment directory
     runs: str  # the runs' own Tune experiment
     interrupted: bool
+    top: int
+    seeds: int
     table: pd.DataFrame | None = None  # confirm.csv's rows, once every run ended
 
     @property
     def rerun_command(self) -> str:
-        return f"vae-tune confirm {self.experiment}"
+        return f"vae-tune confirm {self.experiment} --top {self.top} --seeds {self.seeds}"
 
 
 # --- choosing what to retrain --------------------------------------------------------------------
@@ -156,6 +158,9 @@ def confirm_study(experiment_dir: str | Path, top: int = DEFAULT_TOP, seeds: int
 
     if top < 1 or seeds < 1:
         raise ConfirmError(f"--top and --seeds must be at least 1, got {top} and {seeds}")
+    if "://" in str(experiment_dir):
+        raise ConfirmError(f"{experiment_dir}: confirm writes beside the study, so it needs the experiment on a local "
+                           "or mounted path, not a storage URI")
     experiment = Path(experiment_dir).expanduser().resolve()
     study = load_study_config(experiment)  # FileNotFoundError for a folder that is no experiment
     chosen = candidates(load_results(experiment), study, top)
@@ -173,11 +178,11 @@ def confirm_study(experiment_dir: str | Path, top: int = DEFAULT_TOP, seeds: int
          "runs": [{"config": c.label, "trial_id": c.trial_id, "seed": seed, "params": params}
                   for c, seed, params in plan]}, indent=2))
     if outcome.interrupted:
-        return ConfirmOutcome(experiment, str(runs_dir), interrupted=True)
+        return ConfirmOutcome(experiment, str(runs_dir), interrupted=True, top=top, seeds=seeds)
     table = confirm_rows(plan, load_results(runs_dir), list(study.search.space))
     table.to_csv(experiment / CONFIRM_FILE, index=False)
     summarise(table).to_csv(experiment / SUMMARY_FILE, index=False)
-    return ConfirmOutcome(experiment, str(runs_dir), interrupted=False, table=table)
+    return ConfirmOutcome(experiment, str(runs_dir), interrupted=False, top=top, seeds=seeds, table=table)
 
 
 def confirm_rows(plan, runs: pd.DataFrame, searched: list[str]) -> pd.DataFrame:
