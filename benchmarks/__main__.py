@@ -34,7 +34,7 @@ from benchmarks.tune_runs import benchmark_study  # noqa: E402
 
 ITEMS = ("startup", "overhead", "options", "concurrency", "search")
 # conftest.py's tiny study: 16px images, a handful of batches.
-TINY = ["data.image_size=16", "data.samples=96", "data.validation_fraction=0.25", "training.batch_size=16",
+TINY = ["search.baseline=false", "data.image_size=16", "data.samples=96", "data.validation_fraction=0.25", "training.batch_size=16",
         "objective.probe_images=16", "objective.probe_pairs=3", "objective.interpolation_steps=4"]
 
 

@@ -54,7 +54,8 @@ def benchmark_study(base: str, overrides: list[str], storage: str, name: str, **
 
     `changes` replace whole sections' fields: `search={"space": {}}`.
     """
-    study = load_study(base, [*overrides, f"storage_path={storage!r}", f"name={name!r}"])
+    # The figures measure the search and the machinery: no baseline trial beside it.
+    study = load_study(base, [*overrides, "search.baseline=false", f"storage_path={storage!r}", f"name={name!r}"])
     for section, fields in changes.items():
         study = dataclasses.replace(study, **{section: dataclasses.replace(getattr(study, section), **fields)})
     return study

@@ -20,6 +20,8 @@ TINY_OVERRIDES = [
     # these studies check the machinery, so its epochs are scored as measured. Tests of the
     # guard itself turn it on.
     "objective.collapse_guard=false",
+    # Tests count trials: the baseline trial is on only where a test asks for it (test_baseline.py).
+    "search.baseline=false",
 ]
 
 

@@ -25,7 +25,7 @@ def main(storage: str) -> None:
     ray.init(address=cluster.address, log_to_driver=False)
     study = load_study("smoke", [
         f'storage_path="{storage}"', "data.image_size=64", "data.samples=1200", "training.batch_size=16",
-        "training.epochs=5", "search.num_samples=1",
+        "training.epochs=5", "search.num_samples=1", "search.baseline=false",
     ])
     outcome = {}
     thread = threading.Thread(target=lambda: outcome.update(result=run_study(study)))

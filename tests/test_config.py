@@ -127,7 +127,8 @@ def test_show_prints_the_resolved_study(capsys):
     out = capsys.readouterr().out
     assert re.search(r"latent_dim\s+choice of \[16, 32, 64, 128, 256, 512\]", out)
     assert re.search(r"kl_weight\s+loguniform \[0.01, 3\]", out)
-    assert "5 trials x up to 20 epochs" in out
+    assert "5 trials x up to 20 epochs + 1 baseline trial" in out
+    assert "baseline   the tutorial's configuration as one more trial: latent_dim=256 learning_rate=5.00e-04 kl_weight=0.048" in out
     assert "asha scheduler" in out
 
 

@@ -55,7 +55,7 @@ def test_a_killed_trial_resumes_from_its_last_checkpoint(tmp_path, ray_session):
     # aimed just after epoch 1, can land a few epochs later.
     study = load_study("smoke", [
         f'storage_path="{tmp_path}"', "data.image_size=64", "data.samples=2400", "training.batch_size=16",
-        "training.epochs=8", "search.num_samples=1", "objective.probe_images=8", "objective.probe_pairs=2",
+        "training.epochs=8", "search.num_samples=1", "search.baseline=false", "objective.probe_images=8", "objective.probe_pairs=2",
         "objective.probe_cross_pairs=2", "objective.interpolation_steps=4",
     ])
     outcome = {}
@@ -92,7 +92,7 @@ def cli(*args: str) -> list[str]:
 def test_a_stopped_driver_resumes_without_rerunning_finished_trials(tmp_path, stop_signal):
     # Sequential trials of a second or two an epoch, so the stop finds one finished and one mid-way.
     overrides = [f'storage_path="{tmp_path}"', "data.image_size=64", "data.samples=2400", "training.batch_size=16",
-                 "training.epochs=8", "search.num_samples=3", "search.max_concurrent_trials=1"]
+                 "training.epochs=8", "search.num_samples=3", "search.max_concurrent_trials=1", "search.baseline=false"]
     arguments = [item for override in overrides for item in ("--set", override)]
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     driver = subprocess.Popen(cli("run", "smoke", *arguments), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

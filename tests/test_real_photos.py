@@ -27,7 +27,7 @@ def test_real_photos_load_through_the_folder_source(tmp_path):
 def test_a_smoke_study_trains_on_the_real_photos(tmp_path, ray_session):
     study = load_study("smoke", [
         "data.source=\"folder\"", f'data.path="{PHOTOS}"', f'data.cache_dir="{tmp_path / "cache"}"',
-        f'storage_path="{tmp_path / "results"}"', "search.num_samples=1",
+        f'storage_path="{tmp_path / "results"}"', "search.num_samples=1", "search.baseline=false",
     ])
     table = load_results(run_study(study).experiment_dir)
     assert table["status"].tolist() == ["finished"] and table["epochs"].tolist() == [2]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from vae_tune.analysis import load_results
@@ -24,6 +25,8 @@ def test_smoke_study_trains_reports_checkpoints_and_draws_a_grid(tiny_study, ray
 
     table = load_results(experiment)
     assert len(table) == 2
+    # search.baseline = false (conftest's TINY_OVERRIDES): num_samples trials, none of them a baseline.
+    assert not tiny_study.search.baseline and not table["baseline"].any() and not (experiment / "baseline.json").exists()
     assert set(table["status"]) == {"finished"}
     assert (table["epochs"] == 2).all()
     for column in ("best_objective", "best_val/blur", "best_val/roughness"):
@@ -84,15 +87,20 @@ def test_pareto_study_searches_both_scores_with_nsga2(tiny_study, ray_session):
         tiny_study,
         training=dataclasses.replace(tiny_study.training, epochs=1),
         objective=dataclasses.replace(tiny_study.objective, kind="pareto"),
-        search=dataclasses.replace(tiny_study.search, algorithm="nsga2", num_samples=3),
+        # With the baseline trial: Optuna counts its point as one of num_samples, so the study asks for one more.
+        search=dataclasses.replace(tiny_study.search, algorithm="nsga2", num_samples=3, baseline=True),
     )
     config = tune_config(study)
     # Multi-objective only while TuneConfig has no metric of its own (DESIGN.md).
     assert config.metric is None and config.mode is None
     assert config.search_alg.metric == PARETO_METRICS and config.search_alg.mode == ["min", "min"]
 
+    assert config.num_samples == 4 and len(config.search_alg._points_to_evaluate) == 1
     table = load_results(run_study(study).experiment_dir)
-    assert len(table) == 3 and set(table["status"]) == {"finished"}
+    assert len(table) == 4 and set(table["status"]) == {"finished"}
+    assert table["baseline"].sum() == 1
+    # The tutorial's kl_weight at 16px (0.003) is below the searched range: Optuna runs it anyway.
+    assert table.loc[table["baseline"], "kl_weight"].item() == pytest.approx(0.003)
     front = table[table["pareto"]]
     assert not front.empty
     for _, row in front.iterrows():

@@ -1,4 +1,4 @@
-"""`vae-tune run | show | report | interpolate | evaluate`: parse arguments, call the library, print what happened."""
+"""`vae-tune run | show | report | confirm | interpolate | evaluate`: parse arguments, call the library, print what happened."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 
 from vae_tune.checkpoint import CheckpointError
 from vae_tune.config import WHOLE_NODE, ConfigError, StudyConfig, available_studies, load_study
+from vae_tune.confirm import DEFAULT_SEEDS, DEFAULT_TOP, ConfirmError
+from vae_tune.baseline import baseline_plan
 from vae_tune.imaging import UnreadableImage
 from vae_tune.resources import ClusterError
 
@@ -56,8 +58,12 @@ def describe_study(study: StudyConfig) -> str:
     lines.append("  fixed      " + ", ".join(f"{k}={v}" for k, v in fixed.items()
                                               if k not in study.search.space and k != "image_size"))
     search = study.search
-    budget = f"{search.num_samples} trials x up to {study.training.epochs} epochs, {search.algorithm} search, {search.scheduler} scheduler"
+    plan = baseline_plan(study)
+    budget = (f"{search.num_samples} trials x up to {study.training.epochs} epochs"
+              + (" + 1 baseline trial" if plan.point is not None else "")
+              + f", {search.algorithm} search, {search.scheduler} scheduler")
     lines.append(f"  budget     {budget}")
+    lines.append(f"  baseline   {describe_baseline(study, plan)}")
     objective = study.objective
     goal = (f"blur + {objective.roughness_weight:g} * roughness" if objective.kind == "scalar"
             else "pareto front of val/blur and val/roughness")
@@ -72,10 +78,49 @@ def describe_study(study: StudyConfig) -> str:
     return "\n".join(lines)
 
 
+def describe_baseline(study: StudyConfig, plan) -> str:
+    """The baseline trial's params, and what it takes from the study rather than the tutorial."""
+    from vae_tune.baseline import contains, describe
+    from vae_tune.progress import format_params
+
+    if not study.search.baseline:
+        return "none (search.baseline = false)"
+    if plan.point is None:
+        return "none: " + "; ".join(plan.notes)
+    text = f"the tutorial's configuration as one more trial: {format_params(plan.point)}"
+    outside = [name for name, value in plan.point.items() if not contains(study.search.space[name], value)]
+    if outside:
+        text += " (" + ", ".join(f"{name} outside the searched {describe(study.search.space[name])}" for name in outside) + ")"
+    fixed = {name: study.fixed_value(name) for name in ("latent_dim", "learning_rate", "kl_weight")
+             if name not in study.search.space}
+    if fixed:
+        text += f"; the study's fixed {format_params(fixed)}"
+    return text
+
+
 def dataclass_fields(instance) -> dict:
     import dataclasses
 
     return {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)}
+
+
+def command_confirm(args: argparse.Namespace) -> int:
+    from vae_tune.confirm import CONFIRM_FILE, SUMMARY_FILE, confirm_study, format_summary
+
+    outcome = confirm_study(args.experiment_dir, top=args.top, seeds=args.seeds, address=args.address,
+                            verbose=args.verbose)
+    if outcome.interrupted:
+        print(f"\nvae-tune: confirm stopped before every run ended; {CONFIRM_FILE} was not written. The runs so far are "
+              f"in {outcome.runs}. confirm does not resume: run it again with\n  {outcome.rerun_command}", flush=True)
+        return 130
+    from vae_tune.analysis.results import load_study_config
+
+    print("\n" + format_summary(outcome.table, load_study_config(outcome.experiment).training.epochs))
+    print(f"runs           {outcome.runs}")
+    print(f"per seed       {outcome.experiment / CONFIRM_FILE}")
+    print(f"summary        {outcome.experiment / SUMMARY_FILE}")
+    print(f"report         vae-tune report {outcome.experiment}  (adds a Confirmation section)")
+    return 0
 
 
 def command_show(args: argparse.Namespace) -> int:
@@ -196,6 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--top", type=positive_int, default=3, metavar="K",
                         help="draw the best K trials (and every Pareto-front trial); default 3")
     report.set_defaults(handler=command_report)
+    confirm = commands.add_parser("confirm", help="retrain the best configurations and the baseline with new seeds")
+    confirm.add_argument("experiment_dir", help="the experiment directory a run printed")
+    confirm.add_argument("--top", type=positive_int, default=DEFAULT_TOP, metavar="K",
+                         help=f"retrain the best K configurations (by best objective); default {DEFAULT_TOP}")
+    confirm.add_argument("--seeds", type=positive_int, default=DEFAULT_SEEDS, metavar="N",
+                         help=f"new training seeds per configuration; default {DEFAULT_SEEDS}")
+    confirm.add_argument("--address", help="Ray cluster to run on (auto: the one on this node; host:port); "
+                                           "default: $RAY_ADDRESS, else start a local Ray")
+    confirm.add_argument("--verbose", action="store_true", help="also show the trial processes' own output")
+    confirm.set_defaults(handler=command_confirm)
     interpolate = commands.add_parser("interpolate", help="morph between two of your own photos with a trained model")
     interpolate.add_argument("checkpoint", help="a checkpoint directory (or a trial or experiment directory: its best)")
     interpolate.add_argument("source_image")
@@ -217,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, ClusterError, CheckpointError, FileNotFoundError, UnreadableImage) as error:
+    except (ConfigError, ClusterError, CheckpointError, FileNotFoundError, UnreadableImage, ConfirmError) as error:
         print(f"vae-tune: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -31,7 +31,11 @@ SEARCHABLE = {
     "kl_weight": "model",
     "learning_rate": "training",
     "batch_size": "training",
+    # Not a hyperparameter to tune, but a trial's params may carry it: `vae-tune confirm` retrains
+    # configurations with new seeds, and a study may grid over seeds to see their spread.
+    "seed": "training",
 }
+INTEGER_PARAMETERS = ("latent_dim", "batch_size", "seed")  # searched as a choice or grid of values, never a range
 DISTRIBUTIONS = ("choice", "grid", "loguniform", "uniform")
 SEARCH_ALGORITHMS = ("random", "tpe", "nsga2")
 OBJECTIVE_KINDS = ("scalar", "pareto")
@@ -173,6 +177,10 @@ class StudyConfig:
     search: SearchConfig = SearchConfig()
     resources: ResourcesConfig = ResourcesConfig()
     execution: ExecutionConfig = ExecutionConfig()
+
+    def fixed_value(self, name: str) -> Any:
+        """The study's own value of a searchable hyperparameter: what a trial takes when it is not searched."""
+        return getattr(getattr(self, SEARCHABLE[name]), name)
 
     def trial(self, params: dict[str, Any]) -> tuple[ModelConfig, TrainingConfig]:
         """The model and training settings of one trial: the study's, with `params` searched values."""
@@ -385,6 +393,8 @@ _PARAMETER_CHECKS = {
     "latent_dim": _check_positive_int,
     "batch_size": _check_positive_int,
     "learning_rate": _check_positive_number,
+    "seed": lambda key, v: _require(isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                                    f"{key}: must be an integer >= 0, got {v!r}"),
     "kl_weight": lambda key, v: _require(
         isinstance(v, (int, float)) and math.isfinite(v) and v >= 0, f"{key}: must be a number >= 0, got {v!r}"
     ),
@@ -427,7 +437,7 @@ def validate(study: StudyConfig) -> None:
     )
     for key in ("latent_dim", "kl_weight"):
         _PARAMETER_CHECKS[key](f"model.{key}", getattr(model, key))
-    for key in ("learning_rate", "batch_size"):
+    for key in ("learning_rate", "batch_size", "seed"):
         _PARAMETER_CHECKS[key](f"training.{key}", getattr(training, key))
     for key in ("encoder_filters", "decoder_filters"):
         filters = getattr(model, key)
@@ -454,7 +464,7 @@ def validate(study: StudyConfig) -> None:
     for name, parameter in search.space.items():
         check = _PARAMETER_CHECKS[name]
         for value in parameter.values or (parameter.low, parameter.high):
-            if name in ("latent_dim", "batch_size") and not parameter.values:
+            if name in INTEGER_PARAMETERS and not parameter.values:
                 raise ConfigError(f"search.space.{name}: integer parameter; use distribution = \"choice\" with values")
             check(f"search.space.{name}", value)
     execution = study.execution

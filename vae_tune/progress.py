@@ -1,10 +1,13 @@
-"""One concise line per trial event, instead of Ray's full status tables."""
+"""The driver's Tune callbacks: one concise line per trial event, instead of Ray's full status tables,
+and the record of which trial is the baseline."""
 
 from __future__ import annotations
 
 import time
 
 from ray import tune
+
+from vae_tune.baseline import same_params, write_record
 
 
 def format_params(params: dict) -> str:
@@ -19,9 +22,12 @@ def format_params(params: dict) -> str:
 
 
 class ProgressPrinter(tune.Callback):
-    def __init__(self, total_trials: int, max_epochs: int):
+    def __init__(self, total_trials: int, max_epochs: int, labels: list[tuple[dict, str]] = ()):
+        """`labels`: (params, label) pairs; the first trial started with those params is named by the label."""
         self.total_trials = total_trials
         self.max_epochs = max_epochs
+        self.labels = list(labels)
+        self.labelled: dict[str, str] = {}  # trial id -> its label
         self.numbers: dict[str, int] = {}  # trial id -> 1-based order of start
         self.last_epoch: dict[str, int] = {}
         self.devices: dict[str, str] = {}  # trial id -> what it trains on, printed when it changes
@@ -32,9 +38,17 @@ class ProgressPrinter(tune.Callback):
         elapsed = time.monotonic() - self.started
         print(f"[{elapsed:6.0f}s] trial {number:>2}/{self.total_trials} {message}", flush=True)
 
+    def _label(self, trial) -> str:
+        if trial.trial_id not in self.labelled:
+            taken = set(self.labelled.values())
+            self.labelled[trial.trial_id] = next(
+                (label for params, label in self.labels if label not in taken and same_params(trial.config, params)), "")
+        return self.labelled[trial.trial_id]
+
     def on_trial_start(self, iteration, trials, trial, **info):
         if trial.trial_id not in self.numbers:
-            self._print(trial, f"started: {format_params(trial.config)}")
+            label = self._label(trial)
+            self._print(trial, f"started{f' ({label})' if label else ''}: {format_params(trial.config)}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         epoch = int(result.get("epoch", 0))
@@ -73,3 +87,24 @@ class ProgressPrinter(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         where = trial.path or "its trial directory"
         self._print(trial, f"FAILED: see error.txt in {where}")
+
+
+class BaselineRecorder(tune.Callback):
+    """Writes the baseline trial's id into baseline.json as soon as Tune has created it.
+
+    Both searchers hand out their points to evaluate before any sampled
+    configuration, so the baseline is the first trial of the experiment; Tune
+    keeps its trials in the order they were created, on a resumed run too.
+    """
+
+    def __init__(self, experiment: str, point: dict):
+        self.experiment = experiment
+        self.point = point
+        self.done = False
+
+    def on_step_begin(self, iteration, trials, **info):
+        if self.done or not trials:
+            return
+        self.done = True
+        if same_params(trials[0].config, self.point):
+            write_record(self.experiment, self.point, trials[0].trial_id)

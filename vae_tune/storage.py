@@ -19,7 +19,8 @@ from pathlib import Path, PurePosixPath
 # Written in a mirror's root: the URI it mirrors, so weights can be fetched later.
 SOURCE_FILE = ".vae_tune_source"
 # Everything `load_results` reads; a trial's weights and TensorBoard events are left behind.
-TABLE_FILES = {"study.json", "params.json", "result.json", "trial.json", "error.txt"}
+TABLE_FILES = {"study.json", "params.json", "result.json", "trial.json", "error.txt",
+               "baseline.json", "confirm.csv"}
 TABLE_FILE_PREFIXES = ("experiment_state-",)  # Ray's snapshots of every trial's status
 CACHE_ROOT = Path("~/.cache/vae-tune/experiments")
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from vae_tune.baseline import baseline_plan, write_record
 from vae_tune.config import DataConfig, Parameter, StudyConfig, study_from_dict, to_dict
 from vae_tune.data.dataset import Dataset, load_dataset
 from vae_tune.resources import ClusterError, alive_nodes, await_trial_request, trials_at_once
@@ -39,8 +40,16 @@ def search_space(study: StudyConfig) -> dict[str, Any]:
     return {name: domain(parameter) for name, parameter in study.search.space.items()}
 
 
-def search_algorithm(study: StudyConfig):
+def initial_points(study: StudyConfig) -> list[dict[str, Any]]:
+    """Configurations a study runs before its sampled ones: the baseline trial, when it has one."""
+    point = baseline_plan(study).point
+    return [point] if point is not None else []
+
+
+def search_algorithm(study: StudyConfig, points: list[dict[str, Any]] | None = None):
+    """The study's searcher; `points` (default: `initial_points`) are run first, exactly as given."""
     seed = study.training.seed
+    points = initial_points(study) if points is None else points
     if study.search.algorithm in ("tpe", "nsga2"):
         import optuna
         from ray.tune.search.optuna import OptunaSearch
@@ -48,13 +57,15 @@ def search_algorithm(study: StudyConfig):
         sampler_class = optuna.samplers.TPESampler if study.search.algorithm == "tpe" else optuna.samplers.NSGAIISampler
         sampler = sampler_class(seed=seed)
         if study.objective.kind == "pareto":  # both metrics here, none in tune_config()
-            return OptunaSearch(metric=PARETO_METRICS, mode=[MODE] * len(PARETO_METRICS), sampler=sampler)
-        return OptunaSearch(metric=METRIC, mode=MODE, sampler=sampler)
+            return OptunaSearch(metric=PARETO_METRICS, mode=[MODE] * len(PARETO_METRICS), sampler=sampler,
+                                points_to_evaluate=points or None)
+        return OptunaSearch(metric=METRIC, mode=MODE, sampler=sampler, points_to_evaluate=points or None)
     from ray.tune.search import BasicVariantGenerator
 
     # Seeded: the same study samples the same trials. The concurrency limit goes here: Tune
     # ignores TuneConfig.max_concurrent_trials when it is handed a generator instance.
-    return BasicVariantGenerator(random_state=seed, max_concurrent=study.search.max_concurrent_trials)
+    return BasicVariantGenerator(points_to_evaluate=points or None, random_state=seed,
+                                 max_concurrent=study.search.max_concurrent_trials)
 
 
 def scheduler(study: StudyConfig):
@@ -90,16 +101,27 @@ def storage_root(study: StudyConfig) -> str:
     return str(Path(study.storage_path).expanduser().resolve())
 
 
-def tune_config(study: StudyConfig):
+def tune_config(study: StudyConfig, points: list[dict[str, Any]] | None = None):
+    """Tune's settings for `study`: its num_samples sampled trials and its baseline trial, or, given
+    `points`, exactly those configurations and nothing else (`vae-tune confirm`)."""
     from ray import tune
 
     scalar = study.objective.kind == "scalar"
+    if points is None:
+        points = initial_points(study)
+        # Both searchers count a point to evaluate as one of num_samples (Ray 2.60: BasicVariantGenerator's
+        # _TrialIterator.__next__ takes one off num_samples_left per point, search/basic_variant.py:154-156;
+        # OptunaSearch enqueues the points and its SearchGenerator stops after num_samples suggestions,
+        # search/search_generator.py:86 and :139), so the baseline comes on top of the searched trials.
+        num_samples = study.search.num_samples + len(points)
+    else:
+        num_samples = len(points)
     return tune.TuneConfig(
         # A metric here would silently turn a multi-objective searcher single-objective.
         metric=METRIC if scalar else None,
         mode=MODE if scalar else None,
-        num_samples=study.search.num_samples,
-        search_alg=search_algorithm(study),
+        num_samples=num_samples,
+        search_alg=search_algorithm(study, points),
         scheduler=scheduler(study),
         max_concurrent_trials=(study.search.max_concurrent_trials or None) if study.search.algorithm != "random" else None,
         trial_dirname_creator=lambda trial: trial_dirname(trial.trial_id),
@@ -133,8 +155,10 @@ def build_tuner(
     request: dict[str, float],
     callbacks=(),
     trainable: Callable | None = None,
+    points: list[dict[str, Any]] | None = None,
 ):
-    """A Tuner for `study`; `trainable` replaces train_vae (tests inject faults through it)."""
+    """A Tuner for `study`; `trainable` replaces train_vae (tests inject faults through it); `points`:
+    run exactly these configurations instead of the study's search (see `tune_config`)."""
     from ray import tune
 
     run_config = tune.RunConfig(
@@ -149,7 +173,7 @@ def build_tuner(
     return tune.Tuner(
         wrap_trainable(study, dataset, f"{storage_root(study)}/{name}", request, trainable),
         param_space=search_space(study),
-        tune_config=tune_config(study),
+        tune_config=tune_config(study, points),
         run_config=run_config,
     )
 
@@ -285,15 +309,35 @@ def _fit(tuner, total_trials: int, experiment: str) -> StudyOutcome:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
     ended = results.num_terminated + results.num_errors
-    return StudyOutcome(experiment, results, interrupted=len(results) < total_trials or ended < len(results))
+    interrupted = len(results) < total_trials or ended < len(results) or _unfinished_in_snapshot(experiment)
+    return StudyOutcome(experiment, results, interrupted=interrupted)
+
+
+def _unfinished_in_snapshot(experiment: str) -> bool:
+    """Whether Tune's last experiment snapshot still has trials running or pending.
+
+    A stopped fit() snapshots the experiment, then marks its running trials
+    TERMINATED in memory (ray/tune/tune.py, run(): runner.checkpoint, then
+    runner.cleanup), so the ResultGrid of a study stopped while its last
+    trials ran looks finished; the snapshot does not. Local experiments only.
+    """
+    if is_uri(experiment):
+        return False
+    from vae_tune.analysis.results import tune_statuses
+
+    return any(status in ("RUNNING", "PENDING", "PAUSED") for status in tune_statuses(Path(experiment)).values())
 
 
 def expected_trials(study: StudyConfig) -> int:
+    """Trials the study runs: num_samples (times every grid), plus the baseline trial.
+
+    The baseline's point names every searched hyperparameter, grids included, so it is one trial.
+    """
     grid = 1
     for parameter in study.search.space.values():
         if parameter.distribution == "grid":
             grid *= len(parameter.values)
-    return study.search.num_samples * grid
+    return study.search.num_samples * grid + len(initial_points(study))
 
 
 def run_study(
@@ -303,12 +347,17 @@ def run_study(
     verbose: bool = False,
     trainable: Callable | None = None,
     callbacks=(),
+    points: list[dict[str, Any]] | None = None,
+    labels: list[tuple[dict[str, Any], str]] = (),
 ) -> StudyOutcome:
     """Run a study until every trial ended or it is interrupted. The caller reports on it.
 
     `callbacks`: further `tune.Callback`s, beside the one that prints progress.
+    `points`: run exactly these configurations instead of the study's search
+    and baseline (`vae-tune confirm`); `labels`: (params, label) pairs that
+    progress lines name trials by.
     """
-    from vae_tune.progress import ProgressPrinter
+    from vae_tune.progress import BaselineRecorder, ProgressPrinter
 
     _quiet_and_safe_defaults()
     dataset = dataset if dataset is not None else _load_data(study)
@@ -318,9 +367,20 @@ def run_study(
     experiment = f"{storage_root(study)}/{name}"
     # The resolved study travels with its results: report and resume need nothing else.
     write_text(f"{experiment}/{STUDY_FILE}", json.dumps(to_dict(study), indent=2))
-    total = expected_trials(study)
-    printer = ProgressPrinter(total, study.training.epochs)
-    tuner = build_tuner(study, dataset, name, request, callbacks=[printer, *callbacks], trainable=trainable)
+    labels, recorder = list(labels), []
+    if points is None:
+        plan = baseline_plan(study)
+        for note in plan.notes:
+            print(f"vae-tune: warning: {note}", flush=True)
+        if plan.point is not None:
+            # Before any trial exists, so a results table read at any moment knows the baseline's params.
+            write_record(experiment, plan.point)
+            recorder = [BaselineRecorder(experiment, plan.point)]
+            labels.append((plan.point, "baseline"))
+    total = expected_trials(study) if points is None else len(points)
+    printer = ProgressPrinter(total, study.training.epochs, labels=labels)
+    tuner = build_tuner(study, dataset, name, request, callbacks=[printer, *recorder, *callbacks], trainable=trainable,
+                        points=points)
     print(f"vae-tune: running {total} trials into {experiment}", flush=True)
     return _fit(tuner, total, experiment)
 

@@ -24,7 +24,10 @@ from vae_tune.study import METRIC
 
 UNSCORED_COLOUR = "#d62728"  # failed and diverged trials, in every chart
 STATUS_COLOURS = {"finished": "#2ca02c", "stopped early": "#1f77b4", "running": "#9467bd",
-                  "pending": "#7f7f7f", "diverged": UNSCORED_COLOUR, "collapsed": "#bcbd22", "failed": "#8c1c13", "timed out": "#ff7f0e"}
+                  "pending": "#7f7f7f", "diverged": UNSCORED_COLOUR, "collapsed": "#bcbd22",
+                  "failed": "#8c1c13", "timed out": "#ff7f0e"}
+BASELINE_COLOUR = "#e377c2"  # the baseline trial's star, in every chart that marks it
+BASELINE_LABEL = "baseline (the tutorial's configuration)"
 PLAIN_NUMBERS = ticker.FuncFormatter(lambda value, _: f"{value:g}")  # 0.002 rather than 2x10^-3
 SCORE_LABELS = {
     "val/blur": "val/blur (lower is sharper)",
@@ -58,6 +61,11 @@ def rank_label(row: pd.Series) -> str:
 
 def _scored(table: pd.DataFrame) -> pd.DataFrame:
     return table[usable(table)] if not table.empty else table
+
+
+def _baseline_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The scored baseline trial (load_results' `baseline` column), or no row."""
+    return table[table["baseline"].fillna(False).astype(bool)] if "baseline" in table else table.iloc[0:0]
 
 
 def _unscored_note(table: pd.DataFrame) -> str:
@@ -97,6 +105,7 @@ def pareto_plot(table: pd.DataFrame, space: dict[str, Parameter] | None = None, 
                 roughness_weight: float | None = None, colour_by: str = "kl_weight") -> Figure:
     """Best blur against best roughness of every scored trial, the Pareto front drawn, the best `top` labelled.
 
+    The baseline trial (the table's `baseline` column) is a star of its own in the legend.
     With `roughness_weight`, faint lines join points of equal objective
     (blur + roughness_weight * roughness), which is how the trials are ranked.
     """
@@ -130,6 +139,9 @@ def pareto_plot(table: pd.DataFrame, space: dict[str, Parameter] | None = None, 
     for _, row in scored[scored["rank"] <= top].iterrows():
         axes.annotate(rank_label(row), (row["best_val/blur"], row["best_val/roughness"]),
                       xytext=(6, 6), textcoords="offset points", fontsize=8, zorder=4)
+    for _, row in _baseline_rows(scored).iterrows():
+        axes.scatter([row["best_val/blur"]], [row["best_val/roughness"]], marker="*", s=320, color=BASELINE_COLOUR,
+                     edgecolors="black", linewidths=0.8, zorder=5, label=BASELINE_LABEL)
     if roughness_weight:
         _equal_objective_lines(axes, scored[f"best_{METRIC}"], roughness_weight)
     axes.legend(loc="upper right", fontsize=8)
@@ -180,6 +192,10 @@ def hyperparameter_plots(table: pd.DataFrame, space: dict[str, Parameter], top: 
         leaders = scored[scored["rank"] <= top]
         axes.scatter(leaders[name], leaders[f"best_{METRIC}"], s=120, facecolors="none", edgecolors="black",
                      zorder=3, label=f"best {top}")
+        baseline = _baseline_rows(scored)
+        if not baseline.empty:
+            axes.scatter(baseline[name], baseline[f"best_{METRIC}"], marker="*", s=220, color=BASELINE_COLOUR,
+                         edgecolors="black", linewidths=0.8, zorder=4, label="baseline")
         for _, row in leaders.iterrows():
             axes.annotate(f"#{int(row['rank'])}", (row[name], row[f"best_{METRIC}"]), xytext=(5, 4),
                           textcoords="offset points", fontsize=8)

@@ -4,9 +4,11 @@
     pareto.png                     best blur vs best roughness, Pareto front, best trials labelled
     hyperparameters.png            best objective against each searched hyperparameter
     training_curves.png            the best trials per epoch, and the trials by status
-    trials/<trial_id>/             for each of the best K trials and each Pareto-front trial:
+    trials/<trial_id>/             for each of the best K trials, each Pareto-front trial and the baseline trial:
         interpolations.png, hybrids.png, category_morphs.png, prior_samples.png, interpolation.gif
     best_interpolations.png        the best trial's interpolations, at a fixed path for scripts
+    best_vs_baseline.png           the best searched trial's interpolations beside the baseline trial's
+    confirm.csv, confirm_summary.csv   copies of `vae-tune confirm`'s tables, when it has run
     index.html                     all of the above with captions
 """
 
@@ -17,6 +19,7 @@ import html
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from vae_tune.analysis import page, plots
@@ -28,6 +31,10 @@ from vae_tune.config import StudyConfig
 from vae_tune.study import METRIC
 
 SHOWN_SCORES = [f"best_{METRIC}", "best_val/blur", "best_val/roughness"]
+# The best trial against the baseline: these, where the trials report them.
+COMPARED_SCORES = [*SHOWN_SCORES, "best_val/psnr", "best_val/colour_fidelity"]
+HIGHER_IS_BETTER = {"best_val/psnr", "best_val/colour_fidelity"}
+BEST_VS_BASELINE = "best_vs_baseline.png"
 DEFAULT_TOP = 3
 PRIOR_GRID = (4, 8)  # rows, columns of prior samples
 TRIALS, INTERPOLATIONS = "trials", "interpolations.png"  # out/trials/<trial_id>/interpolations.png
@@ -42,6 +49,8 @@ class Report:
     grid_path: Path | None
     searched: list[str] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    baseline: pd.Series | None = None  # the baseline trial (the tutorial's configuration), if the study ran one
+    best_searched: pd.Series | None = None  # the best trial other than the baseline
 
     @property
     def index(self) -> Path:
@@ -60,6 +69,8 @@ class Report:
             if diagnostics_line(self.best):
                 lines.append(f"  {diagnostics_line(self.best)}")
             lines.append(f"  checkpoint {self.best['best_checkpoint']}")
+        if self.baseline is not None:
+            lines.append(f"best vs baseline objective: {best_against_baseline(self.best_searched, self.baseline)}")
         lines += [f"warning: {warning}" for warning in self.warnings]
         lines.append(f"results table  {self.out / 'results.csv'}")
         if self.grid_path:
@@ -87,17 +98,51 @@ def write_report(experiment_dir: Path | str, out: Path | None = None, top: int =
         best = best_trial(table)
     except ValueError:
         best = None
+    baseline, searched_trials = _split_baseline(table)
+    try:
+        best_searched = best_trial(searched_trials)
+    except ValueError:
+        best_searched = None
+    # The playbook's edge check is about the search: the baseline trial was not sampled from it.
     report = Report(location, out, table, best, None, searched=list(study.search.space),
-                    warnings=edge_of_range_warnings(table, study.search.space, top))
-    sections = [_summary_section(report, study), _table_section(table, study),
+                    warnings=edge_of_range_warnings(searched_trials, study.search.space, top),
+                    baseline=baseline, best_searched=best_searched)
+    summary = _summary_section(report, study)
+    trial_sections = _trial_sections(report, study, top)
+    comparison = _best_vs_baseline_picture(report, study)
+    if comparison is not None:
+        summary.pictures.append(comparison)
+    sections = [summary, _table_section(table, study),
                 Section("Charts", pictures=save_charts(table, study, top, out), anchor="charts"),
-                *_trial_sections(report, study, top)]
+                *_confirmation_sections(local, out), *trial_sections]
     page.write_page(out, f"vae-tune report: {study.name} ({Path(str(location)).name})", sections)
     if best is not None and (out / TRIALS / best["trial_id"] / INTERPOLATIONS).is_file():
         # The best trial's grid again at a path that never changes, for scripts and the run's summary.
         report.grid_path = out / "best_interpolations.png"
         shutil.copyfile(out / TRIALS / best["trial_id"] / INTERPOLATIONS, report.grid_path)
     return report
+
+
+def _split_baseline(table: pd.DataFrame) -> tuple[pd.Series | None, pd.DataFrame]:
+    """The baseline trial's row (None if the study ran none) and the table of the other trials."""
+    if table.empty or "baseline" not in table:
+        return None, table
+    marked = table["baseline"].fillna(False).astype(bool)
+    return (table[marked].iloc[0] if marked.any() else None), table[~marked]
+
+
+def best_against_baseline(best: pd.Series | None, baseline: pd.Series) -> str:
+    """One line: the best searched trial's best objective against the baseline trial's."""
+    objective = f"best_{METRIC}"
+    if pd.isna(baseline.get("rank")):  # failed, diverged or timed out
+        return f"the baseline trial {baseline['trial_id']} has no usable score ({baseline['status']})"
+    against = f"baseline {baseline['trial_id']} {baseline[objective]:.4f}"
+    if best is None:
+        return f"no searched trial has a score; {against}"
+    mine = f"{plots.rank_label(best)} {best[objective]:.4f}"
+    if baseline.get("rank") == 1:
+        return f"the baseline is the best trial: {against}, best searched trial {mine}"
+    return f"{mine} vs {against} ({best[objective] - baseline[objective]:+.4f})"
 
 
 def save_charts(table: pd.DataFrame, study: StudyConfig, top: int, out: Path) -> list[Picture]:
@@ -143,15 +188,88 @@ def _summary_section(report: Report, study: StudyConfig) -> Section:
         notes.append(f"Its checkpoint: {best['best_checkpoint']}")
     else:
         notes.append("No trial has a usable score yet.")
+    body = ""
+    if report.baseline is not None:
+        baseline = report.baseline
+        notes.append(f"Against the baseline, trial {baseline['trial_id']} with the tutorial's configuration "
+                     f"({_params(baseline, report.searched)}; the study's fixed values otherwise): "
+                     f"{best_against_baseline(report.best_searched, baseline)}.")
+        body = _comparison_table(report.best_searched, baseline)
+    else:
+        notes.append("This study ran no baseline trial (search.baseline = false, or a search that cannot hold the "
+                     "tutorial's values: `vae-tune show` says which); `vae-tune confirm` retrains the tutorial's "
+                     "configuration all the same.")
     verdict = no_winner(table)
     warnings = [f"{verdict[0].upper()}{verdict[1:]}."] if verdict else []
     warnings += [f"Edge of the search space: {warning}." for warning in report.warnings]
-    return Section("Summary", notes=notes, warnings=warnings, anchor="summary")
+    return Section("Summary", notes=notes, warnings=warnings, html=body, anchor="summary")
+
+
+def _comparison_table(best: pd.Series | None, baseline: pd.Series) -> str:
+    """Scores of the best searched trial and the baseline trial at their best epochs, side by side."""
+    columns = [("best searched trial", best), ("baseline", baseline)]
+    columns = [(title, row) for title, row in columns if row is not None]
+    scores = [name for name in COMPARED_SCORES if any(pd.notna(row.get(name)) for _, row in columns)]
+    head = "<th>score (at the best epoch)</th>" + "".join(
+        f"<th>{html.escape(title)}: {html.escape(plots.rank_label(row) if pd.notna(row.get('rank')) else str(row['trial_id']))}</th>"
+        for title, row in columns)
+    rows = []
+    for name in scores:
+        better = "higher is better" if name in HIGHER_IS_BETTER else "lower is better"
+        cells = "".join(f"<td>{'' if pd.isna(row.get(name)) else f'{row.get(name):.4f}'}</td>" for _, row in columns)
+        rows.append(f"<tr><td>{html.escape(name.removeprefix('best_'))} ({better})</td>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _best_vs_baseline_picture(report: Report, study: StudyConfig) -> Picture | None:
+    """The best searched trial's interpolation grid beside the baseline trial's: the same held-out pairs, row by row."""
+    if report.baseline is None or report.best_searched is None:
+        return None
+    grids = [report.out / TRIALS / str(row["trial_id"]) / INTERPOLATIONS for row in (report.best_searched, report.baseline)]
+    if not all(path.is_file() for path in grids):
+        return None
+    from PIL import Image
+
+    left, right = (np.asarray(Image.open(path).convert("RGB")) for path in grids)
+    size = study.data.image_size
+    gap = np.full((max(len(left), len(right)), size, 3), 255, dtype=np.uint8)
+    gap[:, size // 2 - 1: size // 2 + 1] = 160  # a grey rule between the two grids
+    height = gap.shape[0]
+    pad = lambda grid: np.pad(grid, ((0, height - len(grid)), (0, 0), (0, 0)), constant_values=255)  # noqa: E731
+    Image.fromarray(np.concatenate([pad(left), gap, pad(right)], axis=1)).save(report.out / BEST_VS_BASELINE)
+    best = report.best_searched
+    return Picture(Path(BEST_VS_BASELINE),
+                   f"Left: the best searched trial, {plots.rank_label(best)}; right: the baseline trial "
+                   f"{report.baseline['trial_id']} (the tutorial's configuration). Each row is the same held-out pair "
+                   "in both: the real source, the decoded straight line between their latent means, the real target.",
+                   tile_size=size)
+
+
+def _confirmation_sections(local: Path, out: Path) -> list[Section]:
+    """`vae-tune confirm`'s summary and verdict, when confirm.csv is there."""
+    from vae_tune.confirm import CONFIRM_FILE, SUMMARY_FILE, read_confirm, summarise, summary_html, verdict
+
+    table = read_confirm(local)
+    if table is None or table.empty:
+        return []
+    if (local / CONFIRM_FILE).resolve() != (out / CONFIRM_FILE).resolve():
+        shutil.copyfile(local / CONFIRM_FILE, out / CONFIRM_FILE)
+    summarise(table).to_csv(out / SUMMARY_FILE, index=False)
+    seeds = sorted({int(seed) for seed in table["seed"]})
+    best = [label for label in table["config"].unique() if label != "baseline"]
+    notes = [f"`vae-tune confirm` retrained the best configurations ({', '.join(best)}) and the baseline with "
+             f"{len(seeds)} new training seeds each ({', '.join(map(str, seeds))}), every run to the last epoch. "
+             "Scores are at each run's best epoch: mean ± standard deviation (min..max) over the seeds."]
+    found = verdict(table)
+    if found is not None:
+        notes.append(f"Verdict: {found.text}.")
+    links = f'<p><a href="{CONFIRM_FILE}">{CONFIRM_FILE}</a> · <a href="{SUMMARY_FILE}">{SUMMARY_FILE}</a></p>'
+    return [Section("Confirmation", notes=notes, html=summary_html(table) + links, anchor="confirmation")]
 
 
 def _table_section(table: pd.DataFrame, study: StudyConfig) -> Section:
     columns = ["rank", "trial_id", *study.search.space, "status", "epochs", "best_epoch", *SHOWN_SCORES,
-               f"last_{METRIC}", "pareto"]
+               f"last_{METRIC}", "pareto", "baseline"]
     columns = [column for column in columns if column in table]
     head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
     rows = []
@@ -168,6 +286,10 @@ def _table_section(table: pd.DataFrame, study: StudyConfig) -> Section:
 
 def _trial_sections(report: Report, study: StudyConfig, top: int) -> list[Section]:
     rendered = trials_to_render(report.table, top)
+    baseline = report.baseline
+    drawable = baseline is not None and pd.notna(baseline["rank"]) and pd.notna(baseline["best_checkpoint"])
+    if drawable and baseline["trial_id"] not in set(rendered["trial_id"]):
+        rendered = pd.concat([rendered, baseline.to_frame().T])  # drawn even when it is not among the best
     if rendered.empty:
         return []
     from vae_tune.analysis.held_out import held_out_data
@@ -180,7 +302,8 @@ def _trial_sections(report: Report, study: StudyConfig, top: int) -> list[Sectio
 
     sections = []
     for _, row in rendered.iterrows():
-        title, anchor = plots.rank_label(row), f"trial-{row['trial_id']}"
+        is_baseline = bool(row.get("baseline", False))
+        title, anchor = plots.rank_label(row) + (" (baseline)" if is_baseline else ""), f"trial-{row['trial_id']}"
         try:
             pictures = render_trial(row, data, study, report.out)
         except CheckpointError as error:  # one damaged checkpoint should not cost the whole report
@@ -188,6 +311,7 @@ def _trial_sections(report: Report, study: StudyConfig, top: int) -> list[Sectio
             continue
         reasons = [f"one of the best {top} by objective"] if row["rank"] <= top else []
         reasons += ["on the Pareto front"] if row["pareto"] else []
+        reasons += ["the baseline: the tutorial's configuration"] if is_baseline else []
         why = " and ".join(reasons)
         notes = [f"{why[0].upper()}{why[1:]}. {_params(row, study.search.space)}. "
                  f"{row['status'].capitalize()} after {row['epochs']} epochs; "

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vae_tune.baseline import find_baseline, read_record
 from vae_tune.checkpoint import UNSCORED_FLAGS, metric_of, newest_checkpoints
 from vae_tune.config import StudyConfig
 from vae_tune.storage import is_uri, mirror_experiment
@@ -138,19 +139,21 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
 
     `best_*` scores come from the epoch with the lowest objective; `rank` orders
     the usable trials by it (1 is the best); `pareto` marks usable trials no
-    other usable trial beats on both best blur and best roughness. Rows are
-    sorted by rank, trials without a score last.
+    other usable trial beats on both best blur and best roughness; `baseline`
+    marks the trial that ran the tutorial's configuration (see
+    `vae_tune.baseline`). Rows are sorted by rank, trials without a score last.
     """
     experiment_dir = open_experiment(experiment_dir)
     study = load_study_config(experiment_dir)
     statuses = tune_statuses(experiment_dir)
-    rows = []
+    rows, params_of = [], {}
     for trial_dir in sorted(p.parent for p in experiment_dir.glob("*/params.json")):
         params = _read_json(trial_dir / "params.json")
         if params is None:  # the trial is starting this instant; the next read shows it
             continue
         history = read_trial_results(trial_dir)
         trial_id = trial_dir.name.removeprefix("trial_")
+        params_of[trial_id] = params
         row = {"trial_id": trial_id, **params,
                "status": _status(history, trial_dir, study.training.epochs, statuses.get(trial_id)),
                "epochs": int(history["epoch"].max()) if not history.empty else 0,
@@ -188,7 +191,15 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
     table["rank"] = table[f"best_{METRIC}"].where(scored).rank(method="first").astype("Int64")
     table["pareto"] = scored & pareto_front(table["best_val/blur"].to_numpy(), table["best_val/roughness"].to_numpy(),
                                             scored.to_numpy())
+    table["baseline"] = _baseline_flags(table, experiment_dir, params_of, list(statuses))
     return table.sort_values(["rank", f"best_{METRIC}"], na_position="last").reset_index(drop=True)
+
+
+def _baseline_flags(table: pd.DataFrame, experiment_dir: Path, params: dict[str, dict], tune_order: list[str]) -> pd.Series:
+    """True for the one trial that ran the baseline, if the study has one (baseline.json)."""
+    order = {trial_id: index for index, trial_id in enumerate(tune_order)}  # Tune's creation order
+    trials = sorted(params.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
+    return table["trial_id"] == find_baseline(trials, read_record(experiment_dir))
 
 
 def usable(table: pd.DataFrame) -> pd.Series:
