@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vae_tune.config import Parameter, StudyConfig, tutorial_params
-from vae_tune.storage import write_text
+from vae_tune.storage import read_text, write_text
 
 BASELINE_FILE = "baseline.json"  # {"params": the baseline trial's searched params, "trial_id": the trial, once created}
 OPTUNA_ALGORITHMS = ("tpe", "nsga2")
@@ -110,22 +110,23 @@ def write_record(experiment: str, point: dict[str, Any], trial_id: str | None = 
     write_text(f"{experiment}/{BASELINE_FILE}", json.dumps({"params": point, "trial_id": trial_id}, indent=2))
 
 
-def read_record(experiment_dir: Path) -> dict[str, Any] | None:
-    """baseline.json of a local experiment directory, or None if the study ran no baseline trial."""
+def read_record(experiment_dir: str | Path) -> dict[str, Any] | None:
+    """baseline.json of an experiment (a path or a storage URI), or None if the study ran no baseline trial."""
     try:
-        record = json.loads((Path(experiment_dir) / BASELINE_FILE).read_text())
+        record = json.loads(read_text(f"{experiment_dir}/{BASELINE_FILE}"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     return record if isinstance(record, dict) and isinstance(record.get("params"), dict) else None
 
 
 def find_baseline(trials: list[tuple[str, dict[str, Any]]], record: dict[str, Any] | None) -> str | None:
-    """The id of the baseline trial among (trial_id, params) pairs in the order Tune created them.
+    """The id of the baseline trial among (trial_id, params) pairs, in trial id order.
 
-    The recorded trial id when there is one; before it is recorded, the first
-    trial whose params are the baseline's (the searchers hand out the point
-    before any sampled configuration, and a sampled trial can equal it only
-    when every searched hyperparameter is a choice).
+    The recorded trial id when there is one; before it is recorded (or if the
+    driver died first), the first trial whose params are the baseline's. The
+    searchers hand out the point before any sampled configuration, the variant
+    generator numbers its trials in order, and a sampled trial can equal the
+    point only when every searched hyperparameter is a choice.
     """
     if record is None:
         return None

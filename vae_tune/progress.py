@@ -7,7 +7,7 @@ import time
 
 from ray import tune
 
-from vae_tune.baseline import same_params, write_record
+from vae_tune.baseline import read_record, same_params, write_record
 
 
 def format_params(params: dict) -> str:
@@ -93,8 +93,9 @@ class BaselineRecorder(tune.Callback):
     """Writes the baseline trial's id into baseline.json as soon as Tune has created it.
 
     Both searchers hand out their points to evaluate before any sampled
-    configuration, so the baseline is the first trial of the experiment; Tune
-    keeps its trials in the order they were created, on a resumed run too.
+    configuration, so the baseline is the first trial Tune holds at its first
+    step. A resumed study keeps the id recorded before (Tune may list the
+    restored trials in another order).
     """
 
     def __init__(self, experiment: str, point: dict):
@@ -106,5 +107,8 @@ class BaselineRecorder(tune.Callback):
         if self.done or not trials:
             return
         self.done = True
+        recorded = read_record(self.experiment)
+        if recorded is not None and recorded.get("trial_id"):
+            return
         if same_params(trials[0].config, self.point):
             write_record(self.experiment, self.point, trials[0].trial_id)

@@ -92,9 +92,11 @@ def tune_statuses(experiment_dir: Path) -> dict[str, str]:
     """Ray Tune's own status of each trial (TERMINATED, ERROR, RUNNING, PENDING, PAUSED).
 
     Read from the newest experiment_state-*.json that Tune snapshots; empty if
-    there is none yet or its layout is not one we know.
+    there is none yet or its layout is not one we know. Newest by name, which
+    holds the session's start time: a resumed study's final sync copies the
+    earlier session's file again, microseconds after its own.
     """
-    states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda p: (p.name, p.stat().st_mtime))
     if not states:
         return {}
     try:
@@ -191,15 +193,17 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
     table["rank"] = table[f"best_{METRIC}"].where(scored).rank(method="first").astype("Int64")
     table["pareto"] = scored & pareto_front(table["best_val/blur"].to_numpy(), table["best_val/roughness"].to_numpy(),
                                             scored.to_numpy())
-    table["baseline"] = _baseline_flags(table, experiment_dir, params_of, list(statuses))
+    table["baseline"] = _baseline_flags(table, experiment_dir, params_of)
     return table.sort_values(["rank", f"best_{METRIC}"], na_position="last").reset_index(drop=True)
 
 
-def _baseline_flags(table: pd.DataFrame, experiment_dir: Path, params: dict[str, dict], tune_order: list[str]) -> pd.Series:
-    """True for the one trial that ran the baseline, if the study has one (baseline.json)."""
-    order = {trial_id: index for index, trial_id in enumerate(tune_order)}  # Tune's creation order
-    trials = sorted(params.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
-    return table["trial_id"] == find_baseline(trials, read_record(experiment_dir))
+def _baseline_flags(table: pd.DataFrame, experiment_dir: Path, params: dict[str, dict]) -> pd.Series:
+    """True for the one trial that ran the baseline, if the study has one (baseline.json).
+
+    Trials in id order: the variant generator numbers them as it creates them
+    (Tune's own snapshot reorders them on resume).
+    """
+    return table["trial_id"] == find_baseline(sorted(params.items()), read_record(experiment_dir))
 
 
 def usable(table: pd.DataFrame) -> pd.Series:
