@@ -59,15 +59,15 @@ class Report:
     def summary(self) -> str:
         counts = status_counts(self.table).to_dict()
         verdict = no_winner(self.table)
-        lines = [f"\n{verdict[0].upper()}{verdict[1:]}."] if verdict else [""]
+        lines = [f"\n{verdict}" if verdict else ""]
         lines.append(f"{len(self.table)} trials: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
         if self.best is not None:
             params = {name: self.best[name] for name in self.searched if name in self.best}
             lines.append(f"best trial {self.best['trial_id']} (epoch {self.best['best_epoch']}): "
                          + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()))
             lines.append("  " + "  ".join(f"{name.removeprefix('best_')} {self.best[name]:.4f}" for name in SHOWN_SCORES))
-            if diagnostics_line(self.best):
-                lines.append(f"  {diagnostics_line(self.best)}")
+            diagnostics = diagnostics_line(self.best)
+            lines += [f"  {diagnostics}"] if diagnostics else []
             lines.append(f"  checkpoint {self.best['best_checkpoint']}")
         if self.baseline is not None:
             lines.append(f"best vs baseline objective: {best_against_baseline(self.best_searched, self.baseline)}")
@@ -183,8 +183,9 @@ def _summary_section(report: Report, study: StudyConfig) -> Section:
     if best is not None:
         params = _params(best, report.searched)
         scores = ", ".join(f"{name.removeprefix('best_')} {best[name]:.4f}" for name in SHOWN_SCORES)
+        diagnostics = diagnostics_line(best)
         notes.append(f"Best trial {best['trial_id']} (epoch {best['best_epoch']} of {best['epochs']}): {params}; {scores}"
-                     + (f"; {diagnostics_line(best)}." if diagnostics_line(best) else "."))
+                     + (f"; {diagnostics}." if diagnostics else "."))
         notes.append(f"Its checkpoint: {best['best_checkpoint']}")
     else:
         notes.append("No trial has a usable score yet.")
@@ -200,7 +201,7 @@ def _summary_section(report: Report, study: StudyConfig) -> Section:
                      "tutorial's values: `vae-tune show` says which); `vae-tune confirm` retrains the tutorial's "
                      "configuration all the same.")
     verdict = no_winner(table)
-    warnings = [f"{verdict[0].upper()}{verdict[1:]}."] if verdict else []
+    warnings = [verdict] if verdict else []
     warnings += [f"Edge of the search space: {warning}." for warning in report.warnings]
     return Section("Summary", notes=notes, warnings=warnings, html=body, anchor="summary")
 

@@ -236,11 +236,11 @@ def no_winner(table: pd.DataFrame) -> str | None:
     """
     if table.empty or usable(table).any() or not (table["status"] == "collapsed").any():
         return None
-    line = "no trial beat the mean image: every scored epoch reconstructed the probe no better than the average training image"
+    line = "No trial beat the mean image: every scored epoch reconstructed the probe no better than the average training image"
     if "top_val/psnr" in table and "mean_image_psnr" in table and table["top_val/psnr"].notna().any():
         line += (f" (best probe PSNR {table['top_val/psnr'].max():.1f} dB, the mean image's "
                  f"{table['mean_image_psnr'].dropna().iloc[0]:.1f} dB)")
-    return line + "; train longer (training.epochs, search.grace_period) or on more images"
+    return line + "; train longer (training.epochs, search.grace_period) or on more images."
 
 
 def best_trial(table: pd.DataFrame) -> pd.Series:
