@@ -12,6 +12,7 @@ from ray.cluster_utils import Cluster
 
 from vae_tune.config import load_study
 from vae_tune.study import run_study
+from vae_tune.trial_files import reported_results
 
 
 def parent_pid(pid: int) -> int:
@@ -31,17 +32,20 @@ def main(storage: str) -> None:
     thread = threading.Thread(target=lambda: outcome.update(result=run_study(study)))
     thread.start()
     deadline = time.monotonic() + 240
-    result_files = []
-    while time.monotonic() < deadline and not result_files:
-        result_files = [p for p in Path(storage).glob("smoke_*/trial_*/result.json") if p.read_text().count("\n") >= 2]
+    # Tune copies result.json over from its staging folder, so a read can catch it half-copied:
+    # the project's reader skips lines that do not parse, and we wait for two that do.
+    trial_dirs, early = [], []
+    while time.monotonic() < deadline and len(early) < 2:
+        trial_dirs = [p.parent for p in Path(storage).glob("smoke_*/trial_*/result.json")]
+        early = reported_results(trial_dirs[0]) if trial_dirs else []
         time.sleep(0.05)
-    first = json.loads(result_files[0].read_text().splitlines()[1])
+    first = early[1]
     raylet = parent_pid(first["pid"])  # Ray workers are children of their node's raylet
     lost = next(node for node in workers if any(
         info.process.pid == raylet for info in node.all_processes.get("raylet", [])))
     cluster.remove_node(lost, allow_graceful=False)  # the node vanishes, as a preempted VM does
     thread.join(timeout=300)
-    rows = [json.loads(line) for line in result_files[0].read_text().splitlines()]
+    rows = reported_results(trial_dirs[0])
     print(json.dumps({
         "epochs": [row["epoch"] for row in rows],
         "resumed_from_epoch": [row.get("resumed_from_epoch") for row in rows],
