@@ -31,8 +31,8 @@ def main() -> None:
 
     from vae_tune.config import load_study
     from vae_tune.data.dataset import load_dataset
-    from vae_tune.distribute import configure_threads
-    from vae_tune.trainable import TrialRunner
+    from vae_tune.training.distribute import configure_threads
+    from vae_tune.training.trainer import TrialTrainer
 
     configure_threads(2)
     study = load_study(args.study, [f"training.epochs={args.epochs}"])
@@ -40,9 +40,9 @@ def main() -> None:
     outcome = {}
     for kl_weight in (args.low, args.high):
         params = {"kl_weight": kl_weight, "latent_dim": args.latent_dim, "learning_rate": args.learning_rate}
-        runner = TrialRunner(study, params, dataset)
+        trainer = TrialTrainer(study, params, dataset)
         for _ in range(args.epochs):
-            result = runner.train_epoch()
+            result = trainer.train_epoch()
         outcome[kl_weight] = {name: round(float(result[name]), 4) for name in REPORTED}
         print(f"kl_weight={kl_weight:g} after {args.epochs} epochs: " + json.dumps(outcome[kl_weight]), flush=True)
     low, high = outcome[args.low], outcome[args.high]

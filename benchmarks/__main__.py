@@ -35,7 +35,7 @@ from benchmarks.tune_runs import benchmark_study  # noqa: E402
 ITEMS = ("startup", "overhead", "options", "concurrency", "search")
 # conftest.py's tiny study: 16px images, a handful of batches.
 TINY = ["search.baseline=false", "data.image_size=16", "data.samples=96", "data.validation_fraction=0.25", "training.batch_size=16",
-        "objective.probe_images=16", "objective.probe_pairs=3", "objective.interpolation_steps=4"]
+        "probe.images=16", "probe.pairs=3", "probe.interpolation_steps=4"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def run(size: str, items: tuple[str, ...], scratch: str) -> list[Figure]:
     import ray
 
     from vae_tune.data.dataset import load_dataset
-    from vae_tune.study import start_local_ray
+    from vae_tune.tuning.session import start_local_ray
 
     sizes = SIZES[size]
     cores = len(os.sched_getaffinity(0))

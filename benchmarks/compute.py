@@ -105,7 +105,7 @@ def matmul_flops_per_second(size: int = MATMUL_SIZE, repeat: int = MATMUL_REPEAT
 
 def _setup(study_dict: dict):
     """The study, its model config and training images, in a process whose threads match a trial's."""
-    from vae_tune.distribute import configure_threads
+    from vae_tune.training.distribute import configure_threads
 
     configure_threads(study_dict["resources"]["cpus_per_trial"])  # before TensorFlow runs its first op
     from vae_tune.config import study_from_dict
@@ -122,7 +122,7 @@ def plain_fit(study_dict: dict, epochs: int, time_matmul: bool = True) -> dict[s
     import keras
 
     from vae_tune.data.dataset import training_batches
-    from vae_tune.model import build_vae
+    from vae_tune.training.model import build_vae
 
     study, dataset, train = _setup(study_dict)
     model_config, training = study.trial({})
@@ -185,7 +185,7 @@ def compare_options(study_dict: dict, epochs: int, options: tuple[str, ...]) -> 
     import keras
 
     from vae_tune.data.dataset import training_batches
-    from vae_tune.model import build_vae
+    from vae_tune.training.model import build_vae
 
     study, dataset, train = _setup(study_dict)
     model_config, training = study.trial({})

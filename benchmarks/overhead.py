@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
-from benchmarks import evaluation_share
+from benchmarks import scoring_share
 from benchmarks.common import Figure, alternate, spread
 from benchmarks.compute import OPTIONS, compare_options, in_fresh_process, plain_fit, two_fits_at_once
 from benchmarks.tune_runs import run_timed
@@ -27,14 +27,14 @@ def trial_side(study: StudyConfig, dataset) -> dict:
     steady = rows[1:]
     interval = (rows[-1]["arrived"] - rows[0]["arrived"]) / len(steady)
     train = statistics.mean(row["time/train_seconds"] for row in steady)
-    scoring = statistics.mean(row["time/eval_seconds"] for row in steady)
+    scoring = statistics.mean(row["time/scoring_seconds"] for row in steady)
     return {
         "seconds_per_epoch": interval,
         "fit_seconds": train,
         "scoring_seconds": scoring,
         # Checkpoint (weights, SHA-256, trial.json), Tune's copy of it to storage, the report's round trip.
         "checkpoint_and_report_seconds": interval - train - scoring,
-        "epochs": [{"train": row["time/train_seconds"], "eval": row["time/eval_seconds"]} for row in steady],
+        "epochs": [{"train": row["time/train_seconds"], "scoring": row["time/scoring_seconds"]} for row in steady],
     }
 
 
@@ -69,11 +69,11 @@ def measure(study: StudyConfig, dataset, repeat: int) -> list[Figure]:
     )]
 
     epochs = [epoch for trial in trials for epoch in trial["epochs"]]
-    shares = evaluation_share.shares(epochs)
+    shares = scoring_share.shares(epochs)
     figures.append(Figure(
         "scoring_share", "2 scoring time / training time per epoch", shares,
-        f"<= {evaluation_share.TARGET_SHARE}", unit="%",
-        detail={"scoring_seconds": spread([epoch["eval"] for epoch in epochs]),
+        f"<= {scoring_share.TARGET_SHARE}", unit="%",
+        detail={"scoring_seconds": spread([epoch["scoring"] for epoch in epochs]),
                 "train_seconds": spread([epoch["train"] for epoch in epochs])},
     ))
 

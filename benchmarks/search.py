@@ -12,7 +12,7 @@ worse guide than in the real study:
   exhaustive run's first epochs of a trial are the ones the scheduled run
   trained: the trials the scheduler stopped are trained on from their last
   checkpoints, two at a time, which costs only the epochs the scheduler saved
-  (a third of the runner's time, instead of a second study from scratch).
+  (a third of the trainer's time, instead of a second study from scratch).
 
 Counting trial-epochs in the order the driver received them, the figure is
 the share of the exhaustive run's trial-epochs the scheduler had spent when it
@@ -40,7 +40,7 @@ import ray
 from benchmarks.common import Figure
 from benchmarks.tune_runs import RESULT_KEYS, TimedStudy, run_timed
 from vae_tune.config import StudyConfig
-from vae_tune.trial_files import trial_dirname
+from vae_tune.experiment import trial_dirname
 
 TOLERANCE = 0.02  # "within 2% of the exhaustive run's best objective"
 REPLAY_ORDERS = 200  # random trial orders replayed
@@ -151,7 +151,7 @@ def _epoch_seconds(rows: list[dict]) -> list[list[float]]:
     """Each trial's epoch durations (training and scoring), in `curves`' trial order."""
     seconds: dict[str, list[float]] = {}
     for row in rows:
-        seconds.setdefault(row["trial_id"], []).append(row["time/train_seconds"] + row["time/eval_seconds"])
+        seconds.setdefault(row["trial_id"], []).append(row["time/train_seconds"] + row["time/scoring_seconds"])
     return list(seconds.values())
 
 
@@ -162,17 +162,18 @@ def compute_seconds(rows: list[dict]) -> float:
 @ray.remote
 def _train_on(study: StudyConfig, config: dict, dataset, trial_dir: str, from_epoch: int) -> list[dict]:
     """A stopped trial's remaining epochs, from its newest checkpoint: one row per epoch, as run_timed's."""
-    from vae_tune.distribute import configure_threads
-    from vae_tune.trainable import TrialRunner, restore_latest
+    from vae_tune.training.distribute import configure_threads
+    from vae_tune.training.trainer import TrialTrainer
+    from vae_tune.tuning.resume import restore_latest
 
     configure_threads(study.resources.cpus_per_trial)
-    runner = TrialRunner(study, config, dataset)
-    restore_latest(runner, None, Path(trial_dir))
-    if runner.epoch != from_epoch:
-        raise RuntimeError(f"{trial_dir}: newest intact checkpoint is epoch {runner.epoch}, not {from_epoch}")
+    trainer = TrialTrainer(study, config, dataset)
+    restore_latest(trainer, None, Path(trial_dir))
+    if trainer.epoch != from_epoch:
+        raise RuntimeError(f"{trial_dir}: newest intact checkpoint is epoch {trainer.epoch}, not {from_epoch}")
     rows = []
-    while runner.epoch < runner.training.epochs:
-        metrics = runner.train_epoch()
+    while trainer.epoch < trainer.training.epochs:
+        metrics = trainer.train_epoch()
         rows.append({"arrived": time.perf_counter(), **{key: metrics.get(key) for key in RESULT_KEYS}})
     return rows
 

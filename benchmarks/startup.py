@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import Figure, spread
-from vae_tune.trial_files import STARTS_FILE
+from vae_tune.names import STARTS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 PHASES = ("imports", "data", "ray_start", "trial_launch", "model_build", "first_epoch", "checkpoint_and_report")
@@ -73,13 +73,13 @@ def _phases(started: float, stamps: dict[str, float], experiment: Path) -> dict[
         if not lines:
             continue
         first = json.loads(lines[0])
-        done = start["time"] + first["time/train_seconds"] + first["time/eval_seconds"]
+        done = start["time"] + first["time/train_seconds"] + first["time/scoring_seconds"]
         trials.append((done, start, first))
     if not trials:
         raise RuntimeError(f"no trial of {experiment} wrote a result")
     _, start, first = min(trials, key=lambda trial: trial[0])
     entered = start["time"] - start["setup_seconds"]
-    epoch = first["time/train_seconds"] + first["time/eval_seconds"]
+    epoch = first["time/train_seconds"] + first["time/scoring_seconds"]
     return {
         "imports": stamps["preparing"] - started,  # Python, vae-tune and Ray Tune in the driver
         "data": stamps["data_ready"] - stamps["preparing"],

@@ -12,7 +12,7 @@ from benchmarks.common import quiet
 from vae_tune.config import StudyConfig, load_study
 
 # What the benchmarks read from each result.
-RESULT_KEYS = ("epoch", "objective", "time/train_seconds", "time/eval_seconds", "diverged")
+RESULT_KEYS = ("epoch", "objective", "time/train_seconds", "time/scoring_seconds", "diverged")
 
 
 class ResultLog(tune.Callback):
@@ -37,7 +37,7 @@ class TimedStudy:
 
 def run_timed(study: StudyConfig, dataset) -> TimedStudy:
     """`run_study` as `vae-tune run` runs it (Ray already started), its console lines swallowed."""
-    from vae_tune.study import run_study
+    from vae_tune.tuning.session import run_study
 
     log = ResultLog()
     started = time.perf_counter()

@@ -1,4 +1,7 @@
+import contextlib
+import logging
 import os
+import re
 
 import pytest
 
@@ -13,9 +16,9 @@ TINY_OVERRIDES = [
     "data.validation_fraction=0.25",
     "model.latent_dim=8",
     "training.batch_size=16",
-    "objective.probe_images=16",
-    "objective.probe_pairs=3",
-    "objective.interpolation_steps=4",
+    "probe.images=16",
+    "probe.pairs=3",
+    "probe.interpolation_steps=4",
     # A 16-px model trained 1-3 epochs never beats the mean image (PSNR ~7.5 dB against 13.4):
     # these studies check the machinery, so its epochs are scored as measured. Tests of the
     # guard itself turn it on.
@@ -23,6 +26,21 @@ TINY_OVERRIDES = [
     # Tests count trials: the baseline trial is on only where a test asks for it (test_baseline.py).
     "search.baseline=false",
 ]
+
+
+@pytest.fixture
+def warned(caplog):
+    """`with warned(pattern) as records:` fails unless the block logs a vae_tune warning matching `pattern`."""
+
+    @contextlib.contextmanager
+    def expect(pattern: str = ""):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="vae_tune"):
+            yield caplog.records
+        messages = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+        assert any(re.search(pattern, message) for message in messages), f"no warning matching {pattern!r}: {messages}"
+
+    return expect
 
 
 @pytest.fixture
@@ -35,7 +53,7 @@ def ray_session():
     """One local Ray for every test that needs it: starting Ray costs seconds."""
     import ray
 
-    from vae_tune.study import start_local_ray
+    from vae_tune.tuning.session import start_local_ray
 
     start_local_ray(num_cpus=2)
     yield ray
@@ -59,7 +77,7 @@ def analysed_study(tmp_path_factory, ray_session):
     import traceback
 
     from vae_tune.analysis import load_results
-    from vae_tune.study import run_study
+    from vae_tune.tuning.session import run_study
 
     storage = tmp_path_factory.mktemp("analysed") / "results"
     study = load_study("smoke", TINY_OVERRIDES + [

@@ -14,7 +14,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vae_tune.distribute import split_cpu  # noqa: E402
+from vae_tune.training.distribute import split_cpu  # noqa: E402
 
 replicas, out = int(sys.argv[1]), Path(sys.argv[2])
 split_cpu(replicas)
@@ -25,15 +25,15 @@ import tensorflow as tf  # noqa: E402
 from tests.conftest import TINY_OVERRIDES  # noqa: E402
 from vae_tune.config import load_study  # noqa: E402
 from vae_tune.data.dataset import load_dataset  # noqa: E402
-from vae_tune.trainable import TrialRunner  # noqa: E402
+from vae_tune.training.trainer import TrialTrainer  # noqa: E402
 
 PARAMS = {"kl_weight": 0.05}
 
 
-def first_step(runner: TrialRunner) -> tuple[float, list[np.ndarray]]:
+def first_step(trainer: TrialTrainer) -> tuple[float, list[np.ndarray]]:
     """Loss and gradients of the first batch, summed over replicas as the optimizer sums them."""
-    model, strategy = runner.model, runner.strategy
-    batch = next(iter(strategy.experimental_distribute_dataset(runner.epoch_batches().take(1))))
+    model, strategy = trainer.model, trainer.strategy
+    batch = next(iter(strategy.experimental_distribute_dataset(trainer.epoch_batches().take(1))))
 
     def replica_step(images):
         with tf.GradientTape() as tape:
@@ -47,26 +47,26 @@ def first_step(runner: TrialRunner) -> tuple[float, list[np.ndarray]]:
 
 study = load_study("smoke", TINY_OVERRIDES)
 dataset = load_dataset(study.data)
-runner = TrialRunner(study, PARAMS, dataset)
-initial_weights = [np.asarray(v) for v in runner.model.weights]
-loss, gradients = first_step(runner)
+trainer = TrialTrainer(study, PARAMS, dataset)
+initial_weights = [np.asarray(v) for v in trainer.model.weights]
+loss, gradients = first_step(trainer)
 np.savez(out / "first_step.npz", loss=loss, *gradients)
 
 # Reset the weights the probe step's BatchNorm statistics touched, then train as a trial does.
-for variable, value in zip(runner.model.weights, initial_weights):
+for variable, value in zip(trainer.model.weights, initial_weights):
     variable.assign(value)
-epoch_1 = runner.train_epoch()
-runner.save(out / "checkpoint", epoch_1)
-epoch_2 = runner.train_epoch()
+epoch_1 = trainer.train_epoch()
+trainer.save(out / "checkpoint", epoch_1)
+epoch_2 = trainer.train_epoch()
 
-resumed = TrialRunner(study, PARAMS, dataset)
+resumed = TrialTrainer(study, PARAMS, dataset)
 resumed.restore(out / "checkpoint")
 resumed_epoch = resumed.epoch
 resumed_2 = resumed.train_epoch()
 
 print(json.dumps({
-    "replicas": runner.strategy.num_replicas_in_sync,
-    "devices": runner.devices.describe(),
+    "replicas": trainer.strategy.num_replicas_in_sync,
+    "devices": trainer.devices.describe(),
     "epoch_1": epoch_1,
     "epoch_2": epoch_2,
     "resumed_epoch": resumed_epoch,

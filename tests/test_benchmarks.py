@@ -1,4 +1,4 @@
-"""The benchmark runner at CI size: every figure comes out (their values are the runner's business)."""
+"""The benchmark trainer at CI size: every figure comes out (their values are the trainer's business)."""
 
 import json
 import math
@@ -60,7 +60,7 @@ def test_figures_compare_their_median_with_the_target():
 def test_training_flops_are_counted_from_the_layers():
     from benchmarks.compute import training_flops_per_image
     from vae_tune.config import ModelConfig
-    from vae_tune.model import build_vae
+    from vae_tune.training.model import build_vae
 
     model = build_vae(ModelConfig(image_size=16, latent_dim=8), learning_rate=1e-3)
     # 2 * multiply-adds: Conv2D per output pixel, Conv2DTranspose per input pixel, Dense per weight.

@@ -1,6 +1,7 @@
 """Studies on Ray clusters: resources checked against the nodes, GPUs per trial, addresses, storage URIs."""
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from vae_tune.config import ConfigError, load_study
-from vae_tune.resources import ClusterError, Node, await_trial_request, trial_request, trials_at_once
+from vae_tune.tuning.resources import ClusterError, Node, await_trial_request, trial_request, trials_at_once
 
 ROOT = Path(__file__).resolve().parent.parent
 FALLBACK = "but TensorFlow sees no GPU"
@@ -112,12 +113,13 @@ def test_trials_at_once_counts_what_fits_on_each_node():
     assert trials_at_once({"cpu": 0.1, "gpu": 0}, [Node("a", 1, 0)]) == 10
 
 
-def test_the_check_waits_for_nodes_that_are_still_joining(capsys):
+def test_the_check_waits_for_nodes_that_are_still_joining(caplog):
     arrivals = iter([[NODES[0]], [NODES[0]], NODES])
     study = study_with("resources.gpus_per_trial=2", "resources.node_wait_seconds=60")
-    request, nodes = await_trial_request(study, lambda: next(arrivals), poll_seconds=0.01)
+    with caplog.at_level(logging.INFO, logger="vae_tune"):
+        request, nodes = await_trial_request(study, lambda: next(arrivals), poll_seconds=0.01)
     assert request["gpu"] == 2 and len(nodes) == 3
-    assert capsys.readouterr().out.count("waiting up to 60s for nodes") == 1
+    assert sum(record.getMessage().startswith("waiting up to 60s for nodes") for record in caplog.records) == 1
     with pytest.raises(ClusterError, match="largest node is 10.0.0.1"):
         await_trial_request(study_with("resources.gpus_per_trial=2"), lambda: [NODES[0]], poll_seconds=0.01)
 

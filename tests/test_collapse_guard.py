@@ -13,11 +13,11 @@ from vae_tune import metrics
 from vae_tune.analysis import load_results
 from vae_tune.analysis.report import write_report
 from vae_tune.analysis.results import best_trial, no_winner
-from vae_tune.checkpoint import metric_of
+from vae_tune.training.checkpoint import metric_of
 from vae_tune.config import load_study, to_dict
 from vae_tune.data.dataset import load_dataset, mean_image
-from vae_tune.evaluation import WORST_SCORES, guard_collapse
-from vae_tune.trainable import TrialRunner
+from vae_tune.training.scoring import WORST_SCORES, guard_collapse
+from vae_tune.training.trainer import TrialTrainer
 
 from conftest import TINY_OVERRIDES
 
@@ -45,12 +45,12 @@ def test_a_collapsed_checkpoint_never_counts_as_best():
 def test_an_untrained_epoch_is_collapsed_against_the_mean_training_image(tmp_path):
     study = load_study("smoke", [*GUARDED, f'storage_path="{tmp_path}"'])
     dataset = load_dataset(study.data)
-    runner = TrialRunner(study, {"kl_weight": 0.05}, dataset)
-    expected_mean = dataset.images[runner.train_indices].astype(np.float64).mean(axis=0) / 255.0
-    np.testing.assert_allclose(runner.probe.mean_image, expected_mean, atol=1e-6)
-    np.testing.assert_allclose(mean_image(dataset.images, runner.train_indices, chunk=7), expected_mean, atol=1e-6)
-    result = runner.train_epoch()
-    mean_psnr = metrics.psnr(runner.probe.images, np.broadcast_to(runner.probe.mean_image, runner.probe.images.shape))
+    trainer = TrialTrainer(study, {"kl_weight": 0.05}, dataset)
+    expected_mean = dataset.images[trainer.train_indices].astype(np.float64).mean(axis=0) / 255.0
+    np.testing.assert_allclose(trainer.probe.mean_image, expected_mean, atol=1e-6)
+    np.testing.assert_allclose(mean_image(dataset.images, trainer.train_indices, chunk=7), expected_mean, atol=1e-6)
+    result = trainer.train_epoch()
+    mean_psnr = metrics.psnr(trainer.probe.images, np.broadcast_to(trainer.probe.mean_image, trainer.probe.images.shape))
     assert result["val/mean_image_psnr"] == pytest.approx(mean_psnr)
     # One epoch of a 16-px model outputs about flat grey: far below the mean image.
     assert result["val/psnr"] < mean_psnr and result["collapsed"] is True
@@ -89,7 +89,7 @@ def test_results_count_collapsed_epochs_and_trials_and_rank_only_the_rest(tmp_pa
 
 
 def test_a_study_whose_trials_never_beat_the_mean_image_names_no_best_trial(tmp_path, ray_session):
-    from vae_tune.study import run_study
+    from vae_tune.tuning.session import run_study
 
     study = load_study("smoke", [*GUARDED, f'storage_path="{tmp_path}"', "search.num_samples=2", "training.epochs=1",
                                  "search.space.kl_weight={distribution='choice', values=[0.01, 1.0]}"])

@@ -110,12 +110,12 @@ def test_study_round_trips_through_its_saved_dict():
     ],
 )
 def test_cli_stops_before_ray_with_one_line(argv, message, capsys, monkeypatch):
-    import vae_tune.study
+    import vae_tune.tuning.session
 
     def tripwire(*args, **kwargs):
         raise AssertionError("Ray was started for an invalid study")
 
-    monkeypatch.setattr(vae_tune.study, "ensure_ray", tripwire)
+    monkeypatch.setattr(vae_tune.tuning.session, "ensure_ray", tripwire)
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err
@@ -151,7 +151,7 @@ def write_photos(folder, count):
 
 def test_a_folder_study_says_its_image_count_is_a_cap(tmp_path, capsys):
     """data.samples only caps a folder: `show` and `run` must not claim 2048 images for a folder of 5."""
-    from vae_tune.study import _load_data
+    from vae_tune.tuning.session import _load_data
 
     folder = write_photos(tmp_path / "photos", 5)
     assert main(["show", "smoke", "--data", str(folder), "--set", "data.samples=2048"]) == 0

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vae_tune.config import DataConfig, DataError, ObjectiveConfig
+from vae_tune.config import DataConfig, DataError, ProbeConfig
 from vae_tune.data.dataset import (
     interpolation_pairs,
     load_dataset,
@@ -67,7 +67,7 @@ def test_probe_comes_from_validation_images():
     dataset = load_dataset(DataConfig(image_size=16, samples=80))
     _, validation = split_indices(dataset.ids, 0.25, seed=0)
     assert len(validation) >= 6
-    probe = make_probe(dataset, validation, ObjectiveConfig(probe_images=6, probe_pairs=2), seed=0)
+    probe = make_probe(dataset, validation, ProbeConfig(images=6, pairs=2), seed=0)
     assert probe.images.shape == (6, 16, 16, 3) and probe.images.dtype == np.float32
     assert probe.pair_starts.shape == probe.pair_ends.shape == (2, 16, 16, 3)
     np.testing.assert_allclose(probe.images[0], dataset.images[validation[0]] / 255.0)
@@ -101,7 +101,7 @@ def test_cross_pairs_join_different_categories_and_leave_same_category_pairs_alo
 def test_probe_has_both_pair_sets_from_validation():
     dataset = load_dataset(DataConfig(image_size=16, samples=60))
     _, validation = split_indices(dataset.ids, 0.5, seed=0)
-    probe = make_probe(dataset, validation, ObjectiveConfig(probe_pairs=3, probe_cross_pairs=4), seed=0)
+    probe = make_probe(dataset, validation, ProbeConfig(pairs=3, cross_pairs=4), seed=0)
     assert probe.pair_starts.shape[0] == 3 and probe.cross_starts.shape == probe.cross_ends.shape == (4, 16, 16, 3)
     validation_images = {dataset.images[i].tobytes() for i in validation}
     for image in [*probe.pair_starts, *probe.cross_ends]:

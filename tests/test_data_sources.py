@@ -84,9 +84,9 @@ def make_zoo(root):
     return {"truncated.jpg", "empty.jpg", "text.jpg"}
 
 
-def test_every_kind_of_image_decodes_to_rgb_uint8_and_broken_files_are_named(tmp_path):
+def test_every_kind_of_image_decodes_to_rgb_uint8_and_broken_files_are_named(tmp_path, warned):
     broken = make_zoo(tmp_path / "zoo")
-    with pytest.warns(UserWarning, match=r"skipped 3 unreadable file\(s\).*empty\.jpg.*text\.jpg.*truncated\.jpg"):
+    with warned(r"skipped 3 unreadable file\(s\).*empty\.jpg.*text\.jpg.*truncated\.jpg"):
         dataset = load_dataset(folder_config(tmp_path / "zoo", tmp_path / "cache"))
     assert dataset.images.dtype == np.uint8 and dataset.images.shape == (14, 16, 16, 3)
     assert set(dataset.ids) == {p.name for p in (tmp_path / "zoo").iterdir() if p.suffix != ".txt"} - broken
@@ -138,12 +138,12 @@ def test_folder_labels_come_from_sub_folders(tmp_path):
     assert dataset.labels.tolist() == [0, 2, 2, 1]
 
 
-def test_folder_without_images_is_a_clear_error(tmp_path):
+def test_folder_without_images_is_a_clear_error(tmp_path, warned):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(DataError, match=r"data.path: no image file in .*"):
         load_dataset(folder_config(tmp_path, tmp_path / "cache"))
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
-    with pytest.warns(UserWarning), pytest.raises(DataError, match=rf"no usable image in {tmp_path}"):
+    with warned(), pytest.raises(DataError, match=rf"no usable image in {tmp_path}"):
         load_dataset(folder_config(tmp_path, tmp_path / "cache"))
     with pytest.raises(FileNotFoundError, match="is not a directory"):
         load_dataset(folder_config(tmp_path / "missing", tmp_path / "cache"))
@@ -218,20 +218,20 @@ def test_styles_rows_with_extra_commas_are_recovered_into_the_name(kaggle_dir):
         ({"baseColour": "NA"}, None, False),  # an NA value matches nothing
     ],
 )
-def test_filters_select_exactly_the_matching_ids(kaggle_dir, filters, expected, counts_1005):
+def test_filters_select_exactly_the_matching_ids(kaggle_dir, filters, expected, counts_1005, warned):
     if expected is None:
-        with pytest.warns(UserWarning), pytest.raises(DataError, match=r"no row of .*styles.csv matches data.filters"):
+        with warned(), pytest.raises(DataError, match=r"no row of .*styles.csv matches data.filters"):
             list_kaggle(kaggle_dir, filters, "articleType")
         return
-    with pytest.warns(UserWarning, match=r"2 unreadable row\(s\) \(lines 9, 10\)") as caught:
+    with warned(r"2 unreadable row\(s\) \(lines 9, 10\)") as records:
         listing = list_kaggle(kaggle_dir, filters, "articleType")
-    assert ("1 row(s) without an image (ids 1005)" in str(caught[0].message)) == counts_1005
+    assert ("1 row(s) without an image (ids 1005)" in records[0].getMessage()) == counts_1005
     assert list(listing.ids) == expected
     assert all(os.path.basename(path) == f"{image_id}.jpg" for image_id, path in zip(listing.ids, listing.paths))
 
 
-def test_kaggle_dataset_carries_labels_and_records_what_it_skipped(kaggle_dir, tmp_path):
-    with pytest.warns(UserWarning):
+def test_kaggle_dataset_carries_labels_and_records_what_it_skipped(kaggle_dir, tmp_path, warned):
+    with warned():
         dataset = load_dataset(kaggle_config(kaggle_dir, tmp_path / "cache", label_column="baseColour"))
     assert dataset.images.shape == (9, 16, 16, 3) and dataset.images.dtype == np.uint8
     labels = dict(zip(dataset.ids, (dataset.label_names[label] for label in dataset.labels)))
@@ -333,11 +333,11 @@ def test_an_interrupted_build_leaves_no_cache_behind(tmp_path, monkeypatch):
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [name]
 
 
-def test_parallel_build_matches_a_single_process_build(tmp_path):
+def test_parallel_build_matches_a_single_process_build(tmp_path, warned):
     make_zoo(tmp_path / "zoo")
-    with pytest.warns(UserWarning):
+    with warned():
         one = load_dataset(folder_config(tmp_path / "zoo", tmp_path / "one"))
-    with pytest.warns(UserWarning):
+    with warned():
         two = load_dataset(folder_config(tmp_path / "zoo", tmp_path / "two", workers=2))
     assert one.ids == two.ids
     np.testing.assert_array_equal(one.images, two.images)

@@ -10,11 +10,11 @@ import keras
 import numpy as np
 import pytest
 
-from vae_tune.checkpoint import load_model
+from vae_tune.training.checkpoint import load_model
 from vae_tune.data.dataset import load_dataset, training_batches
-from vae_tune.distribute import choose_devices
-from vae_tune.resources import check_batch_split
-from vae_tune.trainable import TrialRunner
+from vae_tune.training.distribute import choose_devices
+from vae_tune.tuning.resources import check_batch_split
+from vae_tune.training.trainer import TrialTrainer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,15 +88,15 @@ def test_mixed_precision_trains_in_float16_with_float32_variables_and_loss(tiny_
     import dataclasses
 
     study = dataclasses.replace(tiny_study, training=dataclasses.replace(tiny_study.training, precision="mixed_float16"))
-    runner = TrialRunner(study, {"kl_weight": 0.05}, load_dataset(study.data))
+    trainer = TrialTrainer(study, {"kl_weight": 0.05}, load_dataset(study.data))
     assert keras.config.dtype_policy().name == "float32"  # the policy applied to this model only
-    conv = runner.model.encoder.layers[1]
+    conv = trainer.model.encoder.layers[1]
     assert (conv.compute_dtype, conv.kernel.dtype) == ("float16", "float32")
-    assert type(runner.model.optimizer).__name__ == "LossScaleOptimizer"
-    assert runner.model.decoder.output.dtype == runner.model.encoder.output[1].dtype == "float32"
-    metrics = runner.train_epoch()
+    assert type(trainer.model.optimizer).__name__ == "LossScaleOptimizer"
+    assert trainer.model.decoder.output.dtype == trainer.model.encoder.output[1].dtype == "float32"
+    metrics = trainer.train_epoch()
     assert not metrics["diverged"] and math.isfinite(metrics["objective"]) and metrics["train/loss"] > 0
-    runner.save(tmp_path, metrics)
+    trainer.save(tmp_path, metrics)
     model, _ = load_model(tmp_path)  # analysis rebuilds it in float32
     assert model.encoder.layers[1].compute_dtype == "float32"
     np.testing.assert_allclose(np.asarray(model.encoder.layers[1].kernel), np.asarray(conv.kernel))

@@ -9,19 +9,20 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from vae_tune.analysis import best_trial, load_results
-from vae_tune.checkpoint import WEIGHTS_FILE
+from vae_tune.training.checkpoint import WEIGHTS_FILE
 from vae_tune.config import load_study
 from vae_tune.data.dataset import load_dataset
-from vae_tune.study import run_study
-from vae_tune.trainable import TrialRunner, restore_latest
-from vae_tune.trial_files import STARTS_FILE, reported_results
+from vae_tune.tuning.session import run_study
+from vae_tune.training.trainer import TrialTrainer
+from vae_tune.tuning.resume import restore_latest
+from vae_tune.names import STARTS_FILE
+from vae_tune.experiment import reported_results
 
 
 def trial_dirs(experiment: Path) -> list[Path]:
@@ -55,17 +56,17 @@ def test_a_killed_trial_resumes_from_its_last_checkpoint(tmp_path, ray_session):
     # aimed just after epoch 1, can land a few epochs later.
     study = load_study("smoke", [
         f'storage_path="{tmp_path}"', "data.image_size=64", "data.samples=2400", "training.batch_size=16",
-        "training.epochs=8", "search.num_samples=1", "search.baseline=false", "objective.probe_images=8", "objective.probe_pairs=2",
-        "objective.probe_cross_pairs=2", "objective.interpolation_steps=4",
+        "training.epochs=8", "search.num_samples=1", "search.baseline=false", "probe.images=8", "probe.pairs=2",
+        "probe.cross_pairs=2", "probe.interpolation_steps=4",
     ])
     outcome = {}
-    runner = threading.Thread(target=lambda: outcome.update(result=run_study(study)))
-    runner.start()
+    driver = threading.Thread(target=lambda: outcome.update(result=run_study(study)))
+    driver.start()
     trial_dir = wait_for(lambda: next(iter(trial_dirs(next(tmp_path.glob("smoke_*"), tmp_path))), None), 120, "the trial")
     first = wait_for(lambda: next(iter(reported_results(trial_dir)), None), 120, "epoch 1")
     os.kill(first["pid"], signal.SIGKILL)  # the trial's worker process
-    runner.join(timeout=300)
-    assert not runner.is_alive()
+    driver.join(timeout=300)
+    assert not driver.is_alive()
 
     reported = reported_results(trial_dir)
     assert_each_epoch_trained_once(reported, 8)
@@ -152,34 +153,33 @@ def test_a_diverging_trial_does_not_poison_the_study(tiny_study, ray_session):
     assert best_trial(table)["learning_rate"] == 1e-3
 
 
-def saved_epochs(runner: TrialRunner, directory: Path, epochs: int, objectives: list[float] | None = None) -> None:
+def saved_epochs(trainer: TrialTrainer, directory: Path, epochs: int, objectives: list[float] | None = None) -> None:
     """Train `epochs` epochs, each checkpointed into checkpoint_NNNNNN as Tune numbers them."""
     for number in range(epochs):
-        metrics = runner.train_epoch()
+        metrics = trainer.train_epoch()
         if objectives:
             metrics["objective"] = objectives[number]
-        runner.save(directory / f"checkpoint_{number:06d}", metrics)
+        trainer.save(directory / f"checkpoint_{number:06d}", metrics)
 
 
-def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tiny_study, tmp_path):
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tiny_study, tmp_path, warned):
     from ray import tune
 
     dataset = load_dataset(tiny_study.data)
-    saved_epochs(TrialRunner(tiny_study, {}, dataset), tmp_path, 2)
+    saved_epochs(TrialTrainer(tiny_study, {}, dataset), tmp_path, 2)
     newest = tmp_path / "checkpoint_000001" / WEIGHTS_FILE
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # a crash mid-write
 
-    resumed_runner = TrialRunner(tiny_study, {}, dataset)
+    resumed_trainer = TrialTrainer(tiny_study, {}, dataset)
     named = tune.Checkpoint.from_directory(tmp_path / "checkpoint_000001")
-    with pytest.warns(UserWarning, match=r"cannot resume from .*checkpoint_000001.*damaged") as caught:
-        resumed = restore_latest(resumed_runner, named, tmp_path)
-    assert any("checkpoint_000000 (epoch 1), not" in str(w.message) for w in caught)
-    assert resumed_runner.epoch == 1 and resumed["resumed_from_epoch"] == 1
+    with warned(r"cannot resume from .*checkpoint_000001.*damaged") as records:
+        resumed = restore_latest(resumed_trainer, named, tmp_path)
+    assert any("checkpoint_000000 (epoch 1), not" in record.getMessage() for record in records)
+    assert resumed_trainer.epoch == 1 and resumed["resumed_from_epoch"] == 1
 
     (tmp_path / "checkpoint_000000" / "trial.json").write_text("{not json")
-    fresh = TrialRunner(tiny_study, {}, dataset)
-    with warnings.catch_warnings(record=True):
-        warnings.simplefilter("always")
+    fresh = TrialTrainer(tiny_study, {}, dataset)
+    with warned("no intact checkpoint left; this trial starts again from epoch 0"):
         assert restore_latest(fresh, named, tmp_path) == {"resumed_from_epoch": 0}
     assert fresh.epoch == 0
 
@@ -190,24 +190,22 @@ def test_a_trial_resumes_from_its_newest_checkpoint_even_before_tune_records_it(
     from ray import tune
 
     dataset = load_dataset(tiny_study.data)
-    saved_epochs(TrialRunner(tiny_study, {}, dataset), tmp_path, 3)
+    saved_epochs(TrialTrainer(tiny_study, {}, dataset), tmp_path, 3)
     for named in (tune.Checkpoint.from_directory(tmp_path / "checkpoint_000001"), None):
-        runner = TrialRunner(tiny_study, {}, dataset)
-        with warnings.catch_warnings(record=True):
-            warnings.simplefilter("always")
-            resumed = restore_latest(runner, named, tmp_path)
-        assert runner.epoch == 3 and resumed["resumed_from_epoch"] == 3
+        trainer = TrialTrainer(tiny_study, {}, dataset)
+        resumed = restore_latest(trainer, named, tmp_path)
+        assert trainer.epoch == 3 and resumed["resumed_from_epoch"] == 3
     # Without the trial's folder (remote storage) Tune's choice stands.
-    runner = TrialRunner(tiny_study, {}, dataset)
-    assert restore_latest(runner, tune.Checkpoint.from_directory(tmp_path / "checkpoint_000001"))["resumed_from_epoch"] == 2
+    trainer = TrialTrainer(tiny_study, {}, dataset)
+    assert restore_latest(trainer, tune.Checkpoint.from_directory(tmp_path / "checkpoint_000001"))["resumed_from_epoch"] == 2
 
 
 def test_pruning_keeps_the_newest_two_and_the_best_and_every_folder(tiny_study, tmp_path):
     from vae_tune.analysis.results import best_checkpoint
-    from vae_tune.checkpoint import PRUNED, newest_checkpoints, prune_checkpoints, read_state
+    from vae_tune.training.checkpoint import PRUNED, newest_checkpoints, prune_checkpoints, read_state
 
     dataset = load_dataset(tiny_study.data)
-    saved_epochs(TrialRunner(tiny_study, {}, dataset), tmp_path, 5, objectives=[0.9, 0.5, 0.7, 0.8, 0.6])
+    saved_epochs(TrialTrainer(tiny_study, {}, dataset), tmp_path, 5, objectives=[0.9, 0.5, 0.7, 0.8, 0.6])
     pruned = prune_checkpoints(tmp_path, "objective")
     assert sorted(p.name for p in pruned) == ["checkpoint_000000", "checkpoint_000002"]
     for path in pruned:  # the folder Tune may name stays; the weights are gone and it says so
@@ -233,7 +231,7 @@ def test_a_hung_trial_is_stopped_by_the_trial_timeout(tiny_study, ray_session):
     from vae_tune.config import Parameter
 
     def hangs_when_kl_weight_is_large(config, study, dataset, experiment_dir):
-        from vae_tune.trainable import train_vae
+        from vae_tune.tuning.trainable import train_vae
 
         if config["kl_weight"] > 0.1:
             time.sleep(10_000)  # a deadlock, a stuck data source, a wedged GPU

@@ -3,7 +3,7 @@ import pytest
 from keras import ops
 
 from vae_tune.config import ModelConfig
-from vae_tune.model import build_vae, gaussian_kl, reconstruction_error, tutorial_kl_weight
+from vae_tune.training.model import build_vae, gaussian_kl, reconstruction_error, tutorial_kl_weight
 
 
 @pytest.mark.parametrize("size, latent_dim", [(16, 4), (32, 8), (64, 16)])

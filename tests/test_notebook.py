@@ -45,7 +45,7 @@ def test_notebook_runs_against_a_study(analysed_study, monkeypatch):
     table_html = shown("table = load_results", "text/html")
     assert table_html.split("<tbody>")[1].count("<tr") == study.search.num_samples  # one row per trial
     assert picture("pareto_plot(").width > 400
-    side, steps = study.data.image_size, study.objective.interpolation_steps
-    assert picture("interpolation_grid(").size == ((steps + 3) * (side + 2) + 2, study.objective.probe_pairs * (side + 2) + 2)
-    assert picture("hybrid_grid(").size == (3 * (side + 2) + 2, study.objective.probe_pairs * (side + 2) + 2)
+    side, steps = study.data.image_size, study.probe.interpolation_steps
+    assert picture("interpolation_grid(").size == ((steps + 3) * (side + 2) + 2, study.probe.pairs * (side + 2) + 2)
+    assert picture("hybrid_grid(").size == (3 * (side + 2) + 2, study.probe.pairs * (side + 2) + 2)
     assert picture("prior_sample_grid(").size == (8 * (side + 2) + 2, 4 * (side + 2) + 2)

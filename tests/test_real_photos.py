@@ -8,7 +8,7 @@ import pytest
 from vae_tune.analysis import load_results
 from vae_tune.config import DataConfig, load_study
 from vae_tune.data.dataset import load_dataset
-from vae_tune.study import run_study
+from vae_tune.tuning.session import run_study
 
 PHOTOS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "fashion-pairs"
 

@@ -83,7 +83,7 @@ def test_results_table_loads_while_the_study_runs(analysed_study):
 def test_results_table_loads_from_a_storage_uri(analysed_study, tmp_path, monkeypatch):
     """A study on remote storage (here file://, through the same pyarrow filesystem as s3:// or gs://)."""
     import vae_tune.storage as storage
-    from vae_tune.checkpoint import WEIGHTS_FILE, load_model
+    from vae_tune.training.checkpoint import WEIGHTS_FILE, load_model
 
     monkeypatch.setattr(storage, "CACHE_ROOT", tmp_path / "cache")
     experiment = analysed_study["experiment_dir"]
@@ -105,7 +105,7 @@ def test_report_writes_every_figure_at_the_grid_sizes(analysed_study, report_dir
     study = analysed_study["study"]
     table = pd.read_csv(report_dir / "results.csv")
     assert len(table) == study.search.num_samples
-    side, steps, pairs = study.data.image_size, study.objective.interpolation_steps, study.objective.probe_pairs
+    side, steps, pairs = study.data.image_size, study.probe.interpolation_steps, study.probe.pairs
     for chart in ("pareto.png", "hyperparameters.png", "training_curves.png"):
         assert Image.open(report_dir / chart).size[0] > 400
 

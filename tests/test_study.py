@@ -12,7 +12,7 @@ from PIL import Image
 from vae_tune.analysis import load_results
 from vae_tune.analysis.report import write_report
 from vae_tune.cli import main
-from vae_tune.study import run_study
+from vae_tune.tuning.session import run_study
 
 
 def test_smoke_study_trains_reports_checkpoints_and_draws_a_grid(tiny_study, ray_session, capsys):
@@ -42,7 +42,7 @@ def test_smoke_study_trains_reports_checkpoints_and_draws_a_grid(tiny_study, ray
     saved = pd.read_csv(report.out / "results.csv")
     assert list(saved["trial_id"]) == list(table["trial_id"])
     grid = np.asarray(Image.open(report.grid_path))
-    steps, pairs, side = tiny_study.objective.interpolation_steps, tiny_study.objective.probe_pairs, 16
+    steps, pairs, side = tiny_study.probe.interpolation_steps, tiny_study.probe.pairs, 16
     # Rows of pairs; columns source, T + 1 decoded steps, target; 2px gutters.
     assert grid.shape == (pairs * (side + 2) + 2, (steps + 3) * (side + 2) + 2, 3)
     assert grid.std() > 5  # a picture, not a blank page
@@ -81,7 +81,9 @@ def test_asha_stops_weak_trials_early(tiny_study, ray_session):
 def test_pareto_study_searches_both_scores_with_nsga2(tiny_study, ray_session):
     import dataclasses
 
-    from vae_tune.study import PARETO_METRICS, tune_config
+    from vae_tune.names import PARETO_METRICS
+
+    from vae_tune.tuning.tuner import tune_config
 
     study = dataclasses.replace(
         tiny_study,

@@ -2,9 +2,9 @@ import math
 
 import numpy as np
 
-from vae_tune.checkpoint import load_model, read_state
+from vae_tune.training.checkpoint import load_model, read_state
 from vae_tune.data.dataset import load_dataset
-from vae_tune.trainable import TrialRunner
+from vae_tune.training.trainer import TrialTrainer
 
 PARAMS = {"kl_weight": 0.05}
 
@@ -14,8 +14,8 @@ def weights_of(model):
 
 
 def test_an_epoch_reports_every_score_as_a_finite_number(tiny_study):
-    runner = TrialRunner(tiny_study, PARAMS, load_dataset(tiny_study.data))
-    metrics = runner.train_epoch()
+    trainer = TrialTrainer(tiny_study, PARAMS, load_dataset(tiny_study.data))
+    metrics = trainer.train_epoch()
     assert metrics["epoch"] == 1 and metrics["diverged"] is False
     for name in ("train/loss", "train/reconstruction_loss", "train/kl", "val/loss", "val/reconstruction_loss",
                  "val/kl", "val/blur", "val/roughness", "val/roughness_cross", "objective", "val/psnr",
@@ -23,7 +23,7 @@ def test_an_epoch_reports_every_score_as_a_finite_number(tiny_study):
         assert math.isfinite(metrics[name]), name
     assert 0 <= metrics["val/active_units"] <= 8 and metrics["val/active_fraction"] == metrics["val/active_units"] / 8
     assert metrics["val/kl_per_dim_median"] <= metrics["val/kl_per_dim_max"] <= metrics["val/kl"]
-    assert metrics["time/eval_seconds"] > 0
+    assert metrics["time/scoring_seconds"] > 0
     assert metrics["objective"] == metrics["val/blur"] + tiny_study.objective.roughness_weight * metrics["val/roughness"]
     # The per-image loss: reconstruction sum + kl_weight * KL.
     np.testing.assert_allclose(
@@ -33,13 +33,13 @@ def test_an_epoch_reports_every_score_as_a_finite_number(tiny_study):
 
 def test_resume_continues_at_the_next_epoch_with_the_same_weights(tiny_study, tmp_path):
     dataset = load_dataset(tiny_study.data)
-    first = TrialRunner(tiny_study, PARAMS, dataset)
+    first = TrialTrainer(tiny_study, PARAMS, dataset)
     first.train_epoch()
     metrics = first.train_epoch()
     first.save(tmp_path / "checkpoint", metrics)
     assert read_state(tmp_path / "checkpoint")["epoch"] == 2
 
-    resumed = TrialRunner(tiny_study, PARAMS, dataset)
+    resumed = TrialTrainer(tiny_study, PARAMS, dataset)
     assert any(not np.array_equal(a, b) for a, b in zip(weights_of(first.model), weights_of(resumed.model)))
     resumed.restore(tmp_path / "checkpoint")
     assert resumed.epoch == 2
@@ -55,20 +55,20 @@ def test_resume_continues_at_the_next_epoch_with_the_same_weights(tiny_study, tm
 
 
 def test_a_checkpoint_alone_rebuilds_the_model(tiny_study, tmp_path):
-    runner = TrialRunner(tiny_study, {"kl_weight": 0.3, "latent_dim": 5}, load_dataset(tiny_study.data))
-    runner.save(tmp_path, runner.train_epoch())
+    trainer = TrialTrainer(tiny_study, {"kl_weight": 0.3, "latent_dim": 5}, load_dataset(tiny_study.data))
+    trainer.save(tmp_path, trainer.train_epoch())
     model, state = load_model(tmp_path)
     assert model.config.latent_dim == 5 and model.config.kl_weight == 0.3
     assert state["params"] == {"kl_weight": 0.3, "latent_dim": 5}
-    probe = runner.probe.images[:4]
+    probe = trainer.probe.images[:4]
     np.testing.assert_allclose(model.decoder.predict_on_batch(model.encoder.predict_on_batch(probe)[0]),
-                               runner.model.decoder.predict_on_batch(runner.model.encoder.predict_on_batch(probe)[0]),
+                               trainer.model.decoder.predict_on_batch(trainer.model.encoder.predict_on_batch(probe)[0]),
                                atol=1e-6)
 
 
 def test_a_diverging_trial_reports_a_finite_worst_objective(tiny_study):
-    runner = TrialRunner(tiny_study, {"learning_rate": 1e9, "kl_weight": 1.0}, load_dataset(tiny_study.data))
-    results = [runner.train_epoch() for _ in range(2)]
+    trainer = TrialTrainer(tiny_study, {"learning_rate": 1e9, "kl_weight": 1.0}, load_dataset(tiny_study.data))
+    results = [trainer.train_epoch() for _ in range(2)]
     diverged = [r for r in results if r["diverged"]]
     assert diverged, "a learning rate of 1e9 should blow the loss up"
     for result in results:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from vae_tune.config import Parameter, StudyConfig, tutorial_params
+from vae_tune.names import BASELINE_FILE
 from vae_tune.storage import read_text, write_text
 
-BASELINE_FILE = "baseline.json"  # {"params": the baseline trial's searched params, "trial_id": the trial, once created}
 OPTUNA_ALGORITHMS = ("tpe", "nsga2")
 
 

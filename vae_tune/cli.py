@@ -1,18 +1,26 @@
-"""`vae-tune run | show | report | confirm | interpolate | evaluate`: parse arguments, call the library, print what happened."""
+"""`vae-tune run | resume | show | report | confirm | interpolate | score`: parse arguments, call the library, print what happened.
+
+The commands import TensorFlow and Ray when they run, not at the top: `vae-tune show` and a mistyped
+study answer in a second.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from vae_tune.checkpoint import CheckpointError
-from vae_tune.config import WHOLE_NODE, ConfigError, StudyConfig, available_studies, load_study
-from vae_tune.confirm import DEFAULT_SEEDS, DEFAULT_TOP, ConfirmError
-from vae_tune.baseline import baseline_plan
+from vae_tune.analysis.confirmation import DEFAULT_SEEDS, DEFAULT_TOP, ConfirmError, format_summary
+from vae_tune.baseline import baseline_plan, contains, describe
+from vae_tune.config import WHOLE_NODE, ConfigError, StudyConfig, available_studies, format_params, image_count, load_study
+from vae_tune.experiment import load_study_config, storage_root
 from vae_tune.imaging import UnreadableImage
-from vae_tune.resources import ClusterError
+from vae_tune.log import logger, show_on_console
+from vae_tune.names import CONFIRM_FILE, CONFIRM_SUMMARY_FILE
+from vae_tune.training.checkpoint import CheckpointError
+from vae_tune.tuning.resources import ClusterError
 
 DEFAULT_STUDY = "local"
 
@@ -40,8 +48,6 @@ def resolve_study(args: argparse.Namespace) -> StudyConfig:
 
 def describe_study(study: StudyConfig) -> str:
     """The resolved study as a person reads it: what is searched, the budget, resources, storage."""
-    from vae_tune.study import image_count, storage_root
-
     lines = [f"study {study.name}: {study.description}".rstrip(": ")]
     data = study.data
     where = f" from {data.path}" if data.source != "synthetic" else ""
@@ -67,8 +73,9 @@ def describe_study(study: StudyConfig) -> str:
     objective = study.objective
     goal = (f"blur + {objective.roughness_weight:g} * roughness" if objective.kind == "scalar"
             else "pareto front of val/blur and val/roughness")
-    lines.append(f"  objective  {goal} ({objective.probe_images} probe images, {objective.probe_pairs} same-category "
-                 f"+ {objective.probe_cross_pairs} cross-category pairs x {objective.interpolation_steps} steps)")
+    probe = study.probe
+    lines.append(f"  objective  {goal} ({probe.images} probe images, {probe.pairs} same-category "
+                 f"+ {probe.cross_pairs} cross-category pairs x {probe.interpolation_steps} steps)")
     resources = study.resources
     gpus = resources.gpus_per_trial
     gpus = "every GPU of a node" if gpus == WHOLE_NODE else f"{gpus:g} GPU"
@@ -80,8 +87,6 @@ def describe_study(study: StudyConfig) -> str:
 
 def describe_baseline(study: StudyConfig, plan) -> str:
     """The baseline trial's params, and what it takes from the study rather than the tutorial."""
-    from vae_tune.baseline import contains, describe
-    from vae_tune.progress import format_params
 
     if not study.search.baseline:
         return "none (search.baseline = false)"
@@ -99,13 +104,11 @@ def describe_baseline(study: StudyConfig, plan) -> str:
 
 
 def dataclass_fields(instance) -> dict:
-    import dataclasses
-
     return {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)}
 
 
 def command_confirm(args: argparse.Namespace) -> int:
-    from vae_tune.confirm import CONFIRM_FILE, SUMMARY_FILE, confirm_study, format_summary
+    from vae_tune.confirm import confirm_study
 
     outcome = confirm_study(args.experiment_dir, top=args.top, seeds=args.seeds, address=args.address,
                             verbose=args.verbose)
@@ -113,12 +116,10 @@ def command_confirm(args: argparse.Namespace) -> int:
         print(f"\nvae-tune: confirm stopped before every run ended; {CONFIRM_FILE} was not written. The runs so far are "
               f"in {outcome.runs}. confirm does not resume: run it again with\n  {outcome.rerun_command}", flush=True)
         return 130
-    from vae_tune.analysis.results import load_study_config
-
     print("\n" + format_summary(outcome.table, load_study_config(outcome.experiment).training.epochs))
     print(f"runs           {outcome.runs}")
     print(f"per seed       {outcome.experiment / CONFIRM_FILE}")
-    print(f"summary        {outcome.experiment / SUMMARY_FILE}")
+    print(f"summary        {outcome.experiment / CONFIRM_SUMMARY_FILE}")
     print(f"report         vae-tune report {outcome.experiment}  (adds a Confirmation section)")
     return 0
 
@@ -133,15 +134,14 @@ def command_run(args: argparse.Namespace) -> int:
     if args.resume:
         return resume_matching(study, Path(args.resume), args)
     print(describe_study(study), flush=True)
-    from vae_tune.study import run_study
+    from vae_tune.tuning.session import run_study
 
     return finish(run_study(study, address=args.address, verbose=args.verbose))
 
 
 def resume_matching(study: StudyConfig, experiment_dir: Path, args: argparse.Namespace) -> int:
-    """`run STUDY --resume DIR`: resume only if STUDY searches what DIR searched."""
-    from vae_tune.study import load_study_config
-
+    """`run STUDY --resume DIR`, the old spelling of `resume DIR`: resume only if STUDY searches what DIR searched."""
+    logger.warning(f"`vae-tune run --resume` is deprecated; use `vae-tune resume {experiment_dir}`")
     saved = load_study_config(experiment_dir)
     if saved.search.space != study.search.space:
         raise ConfigError(
@@ -154,7 +154,7 @@ def resume_matching(study: StudyConfig, experiment_dir: Path, args: argparse.Nam
 
 
 def command_resume(args: argparse.Namespace) -> int:
-    from vae_tune.study import resume_study
+    from vae_tune.tuning.session import resume_study
 
     retry = False if args.no_retry else None
     return finish(resume_study(args.experiment_dir, address=args.address, retry_errored=retry, verbose=args.verbose))
@@ -194,17 +194,18 @@ def command_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
-def command_evaluate(args: argparse.Namespace) -> int:
-    from vae_tune.analysis.photo_pairs import evaluate_pairs
+def command_score(args: argparse.Namespace) -> int:
+    from vae_tune.analysis.photo_pairs import score_pairs
 
-    evaluation = evaluate_pairs(args.checkpoint, args.pairs)
-    print(evaluation.summary())
+    if args.command == "evaluate":
+        logger.warning("`vae-tune evaluate` is now `vae-tune score`; the old name still works but will go")
+    scored = score_pairs(args.checkpoint, args.pairs)
+    print(scored.summary())
     if args.out:
         out = Path(args.out).expanduser()
         out.parent.mkdir(parents=True, exist_ok=True)
-        evaluation.grid().save(out)
-        steps = evaluation.objective.interpolation_steps
-        print(f"wrote {out} ({len(evaluation.pairs.names)} rows: source, {steps + 1} decoded steps, target)")
+        scored.grid().save(out)
+        print(f"wrote {out} ({len(scored.pairs.names)} rows: source, {scored.interpolation_steps + 1} decoded steps, target)")
     return 0
 
 
@@ -223,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--address", help="Ray cluster to run on (auto: the one on this node; host:port); "
                                        "default: $RAY_ADDRESS, else start a local Ray")
     run.add_argument("--verbose", action="store_true", help="also show the trial processes' own output")
-    run.add_argument("--resume", metavar="EXPERIMENT_DIR", help="continue this experiment of the same study")
+    run.add_argument("--resume", metavar="EXPERIMENT_DIR", help=argparse.SUPPRESS)  # deprecated: `vae-tune resume`
     run.set_defaults(handler=command_run)
     resume = commands.add_parser("resume", help="continue an interrupted study from its saved state")
     resume.add_argument("experiment_dir", help="the experiment directory a run printed")
@@ -259,17 +260,20 @@ def build_parser() -> argparse.ArgumentParser:
     interpolate.add_argument("--out", default="interpolation.png", metavar="FILE", help="PNG strip to write")
     interpolate.add_argument("--gif", action="store_true", help="also write an animated GIF beside it")
     interpolate.set_defaults(handler=command_interpolate)
-    evaluate = commands.add_parser("evaluate", help="score a trained model on source/target photo pairs it never saw")
-    evaluate.add_argument("checkpoint", help="a checkpoint directory (or a trial or experiment directory: its best)")
-    evaluate.add_argument("--pairs", required=True, metavar="DIR",
-                          help="a folder with source/ and target/ holding photos with matching file names")
-    evaluate.add_argument("--out", metavar="FILE", help="also write the pairs' interpolation grid to this PNG")
-    evaluate.set_defaults(handler=command_evaluate)
+    for name in ("score", "evaluate"):  # evaluate: the old name, kept working and out of the help
+        score = commands.add_parser(name, **({"help": "score a trained model on source/target photo pairs it never saw"}
+                                             if name == "score" else {}))
+        score.add_argument("checkpoint", help="a checkpoint directory (or a trial or experiment directory: its best)")
+        score.add_argument("--pairs", required=True, metavar="DIR",
+                           help="a folder with source/ and target/ holding photos with matching file names")
+        score.add_argument("--out", metavar="FILE", help="also write the pairs' interpolation grid to this PNG")
+        score.set_defaults(handler=command_score)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    show_on_console()
     try:
         return args.handler(args)
     except (ConfigError, ClusterError, CheckpointError, FileNotFoundError, UnreadableImage, ConfirmError) as error:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vae_tune.log import logger
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -119,16 +121,22 @@ class ObjectiveConfig:
     # pareto: minimise val/blur and val/roughness together (NSGA-II or TPE, FIFO scheduler).
     kind: str = "scalar"
     # Both scores are ~0..1, lower is better. Across the local study's trials blur spread
-    # 1.1-1.7x as much as roughness (README, "The scores"): a weight of 1 counts them evenly.
+    # 1.1-1.7x as much as roughness (docs/scores.md): a weight of 1 counts them evenly.
     roughness_weight: float = 1.0
-    probe_images: int = 64  # validation images scored for blur every epoch
-    probe_pairs: int = 8  # same-category validation pairs interpolated for roughness every epoch
-    probe_cross_pairs: int = 8  # different-category pairs: val/roughness_cross, a diagnostic
-    interpolation_steps: int = 16  # T in DESIGN.md: T + 1 decoded points per pair
     # An epoch whose probe PSNR is no better than the mean training image's is `collapsed` and
     # scored worst, so a model that ignores its input is never best. Off only for machinery
     # checks whose 1-2 epoch models cannot beat the mean image (the tests' tiny studies).
     collapse_guard: bool = True
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """The fixed validation sample every epoch of every trial is scored on (vae_tune.training.scoring)."""
+
+    images: int = 64  # validation images scored for blur every epoch
+    pairs: int = 8  # same-category validation pairs interpolated for roughness every epoch
+    cross_pairs: int = 8  # different-category pairs: val/roughness_cross, a diagnostic
+    interpolation_steps: int = 16  # T in docs/design.md: T + 1 decoded points per pair
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,7 @@ class StudyConfig:
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
+    probe: ProbeConfig = ProbeConfig()
     search: SearchConfig = SearchConfig()
     resources: ResourcesConfig = ResourcesConfig()
     execution: ExecutionConfig = ExecutionConfig()
@@ -245,6 +254,7 @@ def load_study(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     raw.setdefault("name", path.stem)
+    upgrade_renamed_keys(raw, where=str(path))
     for override in overrides:
         apply_override(raw, override)
     return study_from_dict(raw)
@@ -256,6 +266,9 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     key = key.strip()
     if not sep or not key:
         raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.epochs=3")
+    if key in RENAMED_KEYS:
+        _deprecated(key, "--set")
+        key = RENAMED_KEYS[key]
     try:
         value = tomllib.loads(f"v = {text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -266,6 +279,40 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     for section in sections:
         target = target.setdefault(section, {})
     target[leaf] = value
+
+
+# Keys a release renamed: old dotted key -> new one. Old study files and the study.json of old
+# experiments keep loading, with one deprecation line per key and process.
+RENAMED_KEYS = {
+    "objective.probe_images": "probe.images",
+    "objective.probe_pairs": "probe.pairs",
+    "objective.probe_cross_pairs": "probe.cross_pairs",
+    "objective.interpolation_steps": "probe.interpolation_steps",
+}
+_warned_renames: set[str] = set()
+
+
+def _deprecated(old: str, where: str) -> None:
+    if old not in _warned_renames:
+        _warned_renames.add(old)
+        logger.warning(f"{where}: {old} is now {RENAMED_KEYS[old]}; the old name still works but will go")
+
+
+def upgrade_renamed_keys(raw: dict[str, Any], where: str) -> None:
+    """Move every renamed key of a raw study dict to its new place, in place; ConfigError if both are set."""
+    for old, new in RENAMED_KEYS.items():
+        old_section, old_leaf = old.split(".")
+        table = raw.get(old_section)
+        if not isinstance(table, dict) or old_leaf not in table:
+            continue
+        new_section, new_leaf = new.split(".")
+        target = raw.setdefault(new_section, {})
+        if not isinstance(target, dict):
+            continue  # reported as a malformed section when the study is parsed
+        if new_leaf in target:
+            raise ConfigError(f"{where}: both {old} and {new} are set; keep {new}")
+        _deprecated(old, where)
+        target[new_leaf] = table.pop(old_leaf)
 
 
 def _check_key_path(key: str) -> None:
@@ -283,8 +330,10 @@ def _check_key_path(key: str) -> None:
         cls = field_type if dataclasses.is_dataclass(field_type) else typing.get_origin(field_type) or field_type
 
 
-def study_from_dict(raw: dict[str, Any]) -> StudyConfig:
-    raw = dict(raw)
+def study_from_dict(raw: dict[str, Any], where: str = "study") -> StudyConfig:
+    """A validated StudyConfig from a study file's tables (or a study.json); `where` names it in messages."""
+    raw = {key: dict(value) if isinstance(value, dict) else value for key, value in raw.items()}
+    upgrade_renamed_keys(raw, where)
     sections = {}
     for name, cls in typing.get_type_hints(StudyConfig).items():
         if dataclasses.is_dataclass(cls):
@@ -447,10 +496,11 @@ def validate(study: StudyConfig) -> None:
     _check_positive_int("training.epochs", training.epochs)
     _require(objective.roughness_weight >= 0, f"objective.roughness_weight: must be >= 0, got {objective.roughness_weight}")
     _check_one_of("objective.kind", objective.kind, OBJECTIVE_KINDS)
-    for key in ("probe_images", "probe_pairs", "interpolation_steps"):
-        _check_positive_int(f"objective.{key}", getattr(objective, key))
-    _require(objective.probe_cross_pairs >= 0, f"objective.probe_cross_pairs: must be >= 0, got {objective.probe_cross_pairs}")
-    _require(objective.interpolation_steps >= 2, "objective.interpolation_steps: must be at least 2")
+    probe = study.probe
+    for key in ("images", "pairs", "interpolation_steps"):
+        _check_positive_int(f"probe.{key}", getattr(probe, key))
+    _require(probe.cross_pairs >= 0, f"probe.cross_pairs: must be >= 0, got {probe.cross_pairs}")
+    _require(probe.interpolation_steps >= 2, "probe.interpolation_steps: must be at least 2")
     _check_one_of("search.algorithm", search.algorithm, SEARCH_ALGORITHMS)
     _check_one_of("search.scheduler", search.scheduler, SCHEDULERS)
     _require(
@@ -480,6 +530,31 @@ def validate(study: StudyConfig) -> None:
     )
     _check_one_of("resources.all_reduce", resources.all_reduce, ALL_REDUCE)
     _require(resources.node_wait_seconds >= 0, f"resources.node_wait_seconds: must be >= 0, got {resources.node_wait_seconds}")
+
+
+def check_batch_split(batch_size: int, replicas: int) -> None:
+    """Refuse a global batch that cannot be split evenly: replicas would weigh images unequally."""
+    if batch_size % replicas:
+        raise ConfigError(
+            f"training.batch_size: {batch_size} does not split evenly across {replicas} replicas; use a multiple of {replicas}"
+        )
+
+
+def format_params(params: dict) -> str:
+    """`latent_dim=64 learning_rate=5.2e-04 kl_weight=0.31`, in the study's order."""
+    parts = []
+    for name, value in params.items():
+        text = f"{value:.2e}" if isinstance(value, float) and (abs(value) < 1e-2 or abs(value) >= 1e3) else (
+            f"{value:.3g}" if isinstance(value, float) else str(value)
+        )
+        parts.append(f"{name}={text}")
+    return " ".join(parts)
+
+
+def image_count(data: DataConfig) -> str:
+    """The study's images as a person reads them: `samples` is how many the synthetic catalogue
+    generates, but only a cap on a folder or Kaggle dataset, which may hold fewer."""
+    return f"{data.samples} images" if data.source == "synthetic" else f"up to {data.samples} images"
 
 
 def to_dict(study: StudyConfig) -> dict[str, Any]:

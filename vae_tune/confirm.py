@@ -17,29 +17,22 @@ neither file and does not resume: run it again.
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from vae_tune.analysis.confirmation import (BASELINE, CONFIRMED_SCORES, DEFAULT_SEEDS, DEFAULT_TOP, ConfirmError,
+                                            summarise)
+from vae_tune.analysis.results import load_results, usable
 from vae_tune.baseline import baseline_params, same_params, same_value
 from vae_tune.config import Parameter, StudyConfig, validate
+from vae_tune.experiment import load_study_config
+from vae_tune.log import logger
+from vae_tune.names import CONFIRM_DIR, CONFIRM_FILE, CONFIRM_PLAN_FILE, CONFIRM_SUMMARY_FILE, PARAMS_FILE
+from vae_tune.tuning.session import run_study
 
-CONFIRM_DIR = "confirm"  # EXPERIMENT_DIR/confirm/confirm_<timestamp>/: the runs, a Tune experiment of their own
-CONFIRM_FILE = "confirm.csv"
-SUMMARY_FILE = "confirm_summary.csv"
-PLAN_FILE = "confirm_plan.json"  # in the runs' experiment: which configuration and seed each run is
-BASELINE = "baseline"
-# Scores at each run's best epoch; the last two only where the trials report them.
-SCORES = ("objective", "val/blur", "val/roughness", "val/psnr", "val/colour_fidelity")
-DEFAULT_TOP, DEFAULT_SEEDS = 3, 3
-
-
-class ConfirmError(ValueError):
-    """The experiment has nothing confirm can retrain; the message says why in one line."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,8 +67,6 @@ def candidates(table: pd.DataFrame, study: StudyConfig, top: int) -> list[Candid
     tutorial's configuration all the same. A configuration equal to a better
     one, or to the baseline, is not retrained twice.
     """
-    from vae_tune.analysis.results import usable
-
     if table.empty:
         raise ConfirmError("the experiment has no trial yet; nothing to confirm")
     marked = table["baseline"].fillna(False).astype(bool) if "baseline" in table else pd.Series(False, table.index)
@@ -101,7 +92,7 @@ def candidates(table: pd.DataFrame, study: StudyConfig, top: int) -> list[Candid
 
 def _params(row: pd.Series, study: StudyConfig) -> dict[str, Any]:
     """A trial's searched params as its params.json holds them (exact numbers, not pandas' copies)."""
-    saved = json.loads((Path(row["trial_dir"]) / "params.json").read_text())
+    saved = json.loads((Path(row["trial_dir"]) / PARAMS_FILE).read_text())
     return {name: saved[name] for name in study.search.space if name in saved}
 
 
@@ -153,9 +144,6 @@ def confirm_study(experiment_dir: str | Path, top: int = DEFAULT_TOP, seeds: int
                   address: str | None = None, verbose: bool = False) -> ConfirmOutcome:
     """Retrain the `top` best configurations and the baseline with `seeds` new seeds each; write confirm.csv
     and confirm_summary.csv into the experiment directory (a local path) once every run ended."""
-    from vae_tune.analysis.results import load_results, load_study_config
-    from vae_tune.study import run_study
-
     if top < 1 or seeds < 1:
         raise ConfirmError(f"--top and --seeds must be at least 1, got {top} and {seeds}")
     if "://" in str(experiment_dir):
@@ -169,11 +157,11 @@ def confirm_study(experiment_dir: str | Path, top: int = DEFAULT_TOP, seeds: int
     points = [params for _, _, params in plan]
     labels = [(params, f"{candidate.label} seed {seed}") for candidate, seed, params in plan]
     runs = runs_study(study, experiment, points)
-    print(f"vae-tune: confirming {', '.join(c.label for c in chosen)} with seeds "
-          f"{', '.join(map(str, seed_list))} ({len(points)} runs of {study.training.epochs} epochs)", flush=True)
+    logger.info(f"confirming {', '.join(c.label for c in chosen)} with seeds "
+                f"{', '.join(map(str, seed_list))} ({len(points)} runs of {study.training.epochs} epochs)")
     outcome = run_study(runs, address=address, verbose=verbose, points=points, labels=labels)
     runs_dir = Path(outcome.experiment)
-    (runs_dir / PLAN_FILE).write_text(json.dumps(
+    (runs_dir / CONFIRM_PLAN_FILE).write_text(json.dumps(
         {"experiment": str(experiment), "seeds": seed_list,
          "runs": [{"config": c.label, "trial_id": c.trial_id, "seed": seed, "params": params}
                   for c, seed, params in plan]}, indent=2))
@@ -181,13 +169,13 @@ def confirm_study(experiment_dir: str | Path, top: int = DEFAULT_TOP, seeds: int
         return ConfirmOutcome(experiment, str(runs_dir), interrupted=True, top=top, seeds=seeds)
     table = confirm_rows(plan, load_results(runs_dir), list(study.search.space))
     table.to_csv(experiment / CONFIRM_FILE, index=False)
-    summarise(table).to_csv(experiment / SUMMARY_FILE, index=False)
+    summarise(table).to_csv(experiment / CONFIRM_SUMMARY_FILE, index=False)
     return ConfirmOutcome(experiment, str(runs_dir), interrupted=False, top=top, seeds=seeds, table=table)
 
 
 def confirm_rows(plan, runs: pd.DataFrame, searched: list[str]) -> pd.DataFrame:
     """confirm.csv: one row per configuration and seed, in the plan's order."""
-    trials = [(row, json.loads((Path(row["trial_dir"]) / "params.json").read_text())) for _, row in runs.iterrows()]
+    trials = [(row, json.loads((Path(row["trial_dir"]) / PARAMS_FILE).read_text())) for _, row in runs.iterrows()]
     rows = []
     for candidate, seed, params in plan:
         run = next((row for row, saved in trials if same_params(saved, params)), None)
@@ -197,122 +185,7 @@ def confirm_rows(plan, runs: pd.DataFrame, searched: list[str]) -> pd.DataFrame:
             rows.append({**row, "status": "not run"})
             continue
         row.update({"status": run["status"], "best_epoch": run.get("best_epoch")})
-        row.update({f"best_{score}": run[f"best_{score}"] for score in SCORES if f"best_{score}" in run})
+        row.update({f"best_{score}": run[f"best_{score}"] for score in CONFIRMED_SCORES if f"best_{score}" in run})
         row.update({"run_id": run["trial_id"], "best_checkpoint": run["best_checkpoint"]})
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-# --- reading and summarising ---------------------------------------------------------------------
-
-
-def read_confirm(experiment_dir: str | Path) -> pd.DataFrame | None:
-    """confirm.csv of an experiment directory, or None when confirm has not run."""
-    path = Path(experiment_dir) / CONFIRM_FILE
-    return pd.read_csv(path, dtype={"trial_id": str, "config": str}, keep_default_na=True) if path.is_file() else None
-
-
-def _scores(table: pd.DataFrame) -> list[str]:
-    return [score for score in SCORES if f"best_{score}" in table and table[f"best_{score}"].notna().any()]
-
-
-def _usable(table: pd.DataFrame) -> pd.Series:
-    from vae_tune.analysis.results import USABLE
-
-    return table["status"].isin(USABLE) & table["best_objective"].notna() if "best_objective" in table else (
-        pd.Series(False, table.index))
-
-
-def summarise(table: pd.DataFrame) -> pd.DataFrame:
-    """Per configuration, in confirm.csv's order: how many runs scored, and mean, std, min, max of each score."""
-    rows = []
-    scored = table[_usable(table)]
-    for label, runs in table.groupby("config", sort=False):
-        good = scored[scored["config"] == label]
-        row = {"config": label, "trial_id": runs["trial_id"].iloc[0], "runs": len(runs), "scored": len(good)}
-        for score in _scores(table):
-            values = good[f"best_{score}"].dropna()
-            row.update({f"{score}_mean": values.mean(), f"{score}_std": values.std(ddof=1) if len(values) > 1 else 0.0,
-                        f"{score}_min": values.min(), f"{score}_max": values.max()})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-@dataclasses.dataclass
-class Verdict:
-    best: str  # the best configuration's label
-    per_seed: list[tuple[int, float, float]]  # (seed, best's objective, baseline's objective); NaN: no score
-    text: str
-
-    @property
-    def beats_every_seed(self) -> bool:
-        return bool(self.per_seed) and all(best < baseline for _, best, baseline in self.per_seed)
-
-
-def verdict(table: pd.DataFrame) -> Verdict | None:
-    """Does the best configuration beat the baseline on every seed? Compared seed by seed (lower objective wins);
-    a run without a score wins nothing. None when confirm.csv lacks either side."""
-    labels = [label for label in table["config"].unique() if label != BASELINE]
-    if not labels or BASELINE not in set(table["config"]):
-        return None
-    best = labels[0]
-    objective = table["best_objective"].where(_usable(table)) if "best_objective" in table else pd.Series(math.nan, table.index)
-    by_seed = {(row.config, int(row.seed)): value for row, value in zip(table.itertuples(), objective)}
-    seeds = sorted({int(seed) for seed in table["seed"]})
-    per_seed = [(seed, by_seed.get((best, seed), math.nan), by_seed.get((BASELINE, seed), math.nan)) for seed in seeds]
-    wins = sum(b < a for _, b, a in per_seed)
-    pairs = ", ".join(f"seed {seed}: {_number(b)} vs {_number(a)}" for seed, b, a in per_seed)
-    if wins == len(per_seed):
-        text = f"{best} beats the baseline on every seed ({wins} of {len(per_seed)}; objective {pairs})"
-    else:
-        text = f"{best} does not beat the baseline on every seed: {wins} of {len(per_seed)} (objective {pairs})"
-    return Verdict(best, per_seed, text)
-
-
-def _number(value: float) -> str:
-    return "no score" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
-
-
-def _spread(summary_row: pd.Series, score: str) -> str:
-    mean = summary_row.get(f"{score}_mean")
-    if mean is None or pd.isna(mean):
-        return "no score"
-    return (f"{mean:.4f} ± {summary_row[f'{score}_std']:.4f} "
-            f"({summary_row[f'{score}_min']:.4f}..{summary_row[f'{score}_max']:.4f})")
-
-
-def summary_columns(summary: pd.DataFrame) -> list[str]:
-    return [score for score in SCORES if f"{score}_mean" in summary]
-
-
-def format_summary(table: pd.DataFrame, epochs: int | None = None) -> str:
-    """The printed summary: per configuration mean ± std (min..max) of each score, then the verdict."""
-    summary = summarise(table)
-    seeds = sorted({int(seed) for seed in table["seed"]})
-    header = f"confirm: {len(summary)} configurations x {len(seeds)} seeds ({', '.join(map(str, seeds))})"
-    header += f", {epochs} epochs each" if epochs else ""
-    columns = ["config", "trial", "scored", *summary_columns(summary)]
-    cells = [[str(row["config"]), str(row["trial_id"]) if pd.notna(row["trial_id"]) else "",
-              f"{row['scored']}/{row['runs']}", *(_spread(row, score) for score in summary_columns(summary))]
-             for _, row in summary.iterrows()]
-    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
-    lines = [header, "  ".join(column.ljust(width) for column, width in zip(columns, widths)).rstrip()]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells]
-    found = verdict(table)
-    if found is not None:
-        lines.append(f"verdict: {found.text}")
-    return "\n".join(lines)
-
-
-def summary_html(table: pd.DataFrame) -> str:
-    """The summary as an HTML table, for the report's Confirmation section."""
-    summary = summarise(table)
-    scores = summary_columns(summary)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["config", "trial", "runs scored",
-                                                          *(f"{s} mean ± std (min..max)" for s in scores)])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in [
-            str(row["config"]), str(row["trial_id"]) if pd.notna(row["trial_id"]) else "",
-            f"{row['scored']}/{row['runs']}", *(_spread(row, score) for score in scores)]) + "</tr>"
-        for _, row in summary.iterrows())
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'

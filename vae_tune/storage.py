@@ -16,11 +16,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path, PurePosixPath
 
+from vae_tune.names import BASELINE_FILE, CONFIRM_FILE, ERROR_FILE, PARAMS_FILE, RESULTS_FILE, STATE_FILE, STUDY_FILE
+
 # Written in a mirror's root: the URI it mirrors, so weights can be fetched later.
 SOURCE_FILE = ".vae_tune_source"
 # Everything `load_results` reads; a trial's weights and TensorBoard events are left behind.
-TABLE_FILES = {"study.json", "params.json", "result.json", "trial.json", "error.txt",
-               "baseline.json", "confirm.csv"}
+TABLE_FILES = {STUDY_FILE, PARAMS_FILE, RESULTS_FILE, STATE_FILE, ERROR_FILE, BASELINE_FILE, CONFIRM_FILE}
 TABLE_FILE_PREFIXES = ("experiment_state-",)  # Ray's snapshots of every trial's status
 CACHE_ROOT = Path("~/.cache/vae-tune/experiments")
 
@@ -75,8 +76,8 @@ def mirror_experiment(uri: str, cache_root: Path | None = None) -> Path:
     import pyarrow.fs as pafs
 
     filesystem, root = pafs.FileSystem.from_uri(uri)
-    if filesystem.get_file_info(f"{root}/study.json").type != pafs.FileType.File:
-        raise FileNotFoundError(f"{uri} is not a vae-tune experiment: study.json is missing")
+    if filesystem.get_file_info(f"{root}/{STUDY_FILE}").type != pafs.FileType.File:
+        raise FileNotFoundError(f"{uri} is not a vae-tune experiment: {STUDY_FILE} is missing")
     digest = hashlib.sha1(uri.encode()).hexdigest()[:8]
     local = Path(cache_root or CACHE_ROOT).expanduser() / f"{PurePosixPath(root).name}-{digest}"
     for info in filesystem.get_file_info(pafs.FileSelector(root, recursive=True)):

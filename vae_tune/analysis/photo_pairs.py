@@ -1,4 +1,4 @@
-"""`vae-tune evaluate`: score a trained model on photo pairs that never entered its study.
+"""`vae-tune score`: score a trained model on photo pairs that never entered its study.
 
 A pairs folder has the tutorial's layout: `source/` and `target/` holding
 photos with matching file names, each pair two products of a kind. They are
@@ -10,30 +10,32 @@ study's `val/*` numbers mean.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vae_tune.checkpoint import UNSCORED_FLAGS
-from vae_tune.config import ConfigError, ObjectiveConfig
+from vae_tune.analysis.photos import read_photo, resolve_checkpoint
+from vae_tune.config import ConfigError, ObjectiveConfig, ProbeConfig
 from vae_tune.data.dataset import Probe
-from vae_tune.evaluation import WORST_SCORES
+from vae_tune.data.decode import IMAGE_SUFFIXES
+from vae_tune.experiment import load_study_config
 from vae_tune.imaging import UnreadableImage
+from vae_tune.log import logger
+from vae_tune.names import BLUR, COLOUR_FIDELITY, OBJECTIVE, PSNR, ROUGHNESS, STUDY_FILE, UNSCORED_FLAGS, WORST_SCORES
+from vae_tune.training.checkpoint import read_state
 
 SOURCE, TARGET = "source", "target"
 # Scores shown, in this order, when the scorer reports them; the components of blur and
 # roughness it reports (`val/blur_*`, `val/roughness_*`) follow each, whatever they are.
-SHOWN_SCORES = ("val/blur", "val/roughness", "val/psnr", "val/colour_fidelity")
-WITH_COMPONENTS = ("val/blur", "val/roughness")
+SHOWN_SCORES = (BLUR, ROUGHNESS, PSNR, COLOUR_FIDELITY)
+WITH_COMPONENTS = (BLUR, ROUGHNESS)
 MAX_NAMED = 5  # skipped files named in the output; the rest are counted
 
 
 def image_names(folder: Path) -> list[str]:
     """The image files directly in `folder` by suffix, as `data.path` folders are listed; hidden files left out."""
-    from vae_tune.data.decode import IMAGE_SUFFIXES
 
     return sorted(path.name for path in folder.iterdir()
                   if path.is_file() and path.name.lower().endswith(IMAGE_SUFFIXES) and not path.name.startswith("."))
@@ -91,7 +93,6 @@ class PhotoPairs:
 
 def read_pairs(directory: str | Path, image_size: int) -> PhotoPairs:
     """Every matching pair whose two photos can be read, at `image_size` the way `vae-tune interpolate` reads them."""
-    from vae_tune.analysis.photos import read_photo
 
     directory = Path(directory).expanduser()
     matched, unmatched = match_pairs(directory)
@@ -115,32 +116,32 @@ def read_pairs(directory: str | Path, image_size: int) -> PhotoPairs:
                       tuple(unmatched), tuple(unreadable))
 
 
-def study_objective(checkpoint: Path) -> tuple[ObjectiveConfig, str]:
-    """The objective config of the study that trained `checkpoint`, and where it came from.
+def study_scoring(checkpoint: Path) -> tuple[ObjectiveConfig, ProbeConfig, str]:
+    """The objective and probe config of the study that trained `checkpoint`, and where they came from.
 
     A checkpoint's trial.json holds its model, training and data config but not
     the objective; the experiment it sits in (checkpoint_N/ in a trial folder in
     the experiment folder) holds the whole study in study.json. Without one, the
     defaults, said so.
     """
-    from vae_tune.study import STUDY_FILE, load_study_config
-
     experiment = checkpoint.resolve().parent.parent
     if not (experiment / STUDY_FILE).is_file():
-        return ObjectiveConfig(), f"defaults: no {STUDY_FILE} of the study beside the checkpoint"
+        return ObjectiveConfig(), ProbeConfig(), f"defaults: no {STUDY_FILE} of the study beside the checkpoint"
     try:
-        return load_study_config(experiment).objective, f"the study's, from {experiment / STUDY_FILE}"
+        study = load_study_config(experiment)
     except (ConfigError, ValueError) as error:
-        return ObjectiveConfig(), f"defaults: {experiment / STUDY_FILE} could not be read ({error})"
+        return ObjectiveConfig(), ProbeConfig(), f"defaults: {experiment / STUDY_FILE} could not be read ({error})"
+    return study.objective, study.probe, f"the study's, from {experiment / STUDY_FILE}"
 
 
 @dataclass(frozen=True)
-class PairsEvaluation:
+class PairScores:
     checkpoint: Path
     state: dict[str, Any]  # the checkpoint's trial.json
     pairs: PhotoPairs
     objective: ObjectiveConfig
-    objective_source: str
+    interpolation_steps: int
+    config_source: str  # where the objective and probe settings came from
     scores: dict[str, float]
     model: Any  # the loaded keras model, for `grid`
 
@@ -151,29 +152,27 @@ class PairsEvaluation:
         """Rows of pairs: the real source, the decoded straight line between latent means, the real target."""
         from vae_tune.analysis.figures import interpolation_grid
 
-        return interpolation_grid(self.model, self.pairs.probe(), steps=self.objective.interpolation_steps)
+        return interpolation_grid(self.model, self.pairs.probe(), steps=self.interpolation_steps)
 
 
-def evaluate_pairs(checkpoint: str | Path, directory: str | Path,
-                   progress: Callable[[str], None] = print) -> PairsEvaluation:
+def score_pairs(checkpoint: str | Path, directory: str | Path) -> PairScores:
     """Load `checkpoint` (or a trial's or experiment's best) and score it on the pairs in `directory`."""
-    from vae_tune.analysis.photos import resolve_checkpoint
-    from vae_tune.checkpoint import load_model, read_state
-    from vae_tune.evaluation import ProbeScorer
+    from vae_tune.training.checkpoint import load_model
+    from vae_tune.training.scoring import ProbeScorer  # TensorFlow: after the photos are read
 
     checkpoint = resolve_checkpoint(checkpoint)
     state = read_state(checkpoint)
     # The photos before the model: a wrong folder fails in a moment, not after TensorFlow starts.
     pairs = read_pairs(directory, int(state["model"]["image_size"]))
-    objective, objective_source = study_objective(checkpoint)
+    objective, probe, config_source = study_scoring(checkpoint)
     started = time.monotonic()
-    progress(f"vae-tune: loading the model from {checkpoint}")
+    logger.info(f"loading the model from {checkpoint}")
     model, state = load_model(checkpoint)
-    progress(f"vae-tune: scoring {len(pairs.names)} pairs ({2 * len(pairs.names)} photos, "
-             f"{objective.interpolation_steps + 1} decoded points per pair)")
-    scores = ProbeScorer(pairs.probe(), objective).score(model)
-    progress(f"vae-tune: done in {time.monotonic() - started:.1f}s")
-    return PairsEvaluation(checkpoint, state, pairs, objective, objective_source, scores, model)
+    logger.info(f"scoring {len(pairs.names)} pairs ({2 * len(pairs.names)} photos, "
+                f"{probe.interpolation_steps + 1} decoded points per pair)")
+    scores = ProbeScorer(pairs.probe(), objective, probe.interpolation_steps).score(model)
+    logger.info(f"done in {time.monotonic() - started:.1f}s")
+    return PairScores(checkpoint, state, pairs, objective, probe.interpolation_steps, config_source, scores, model)
 
 
 def shown_keys(scores: dict[str, Any]) -> list[str]:
@@ -184,7 +183,7 @@ def shown_keys(scores: dict[str, Any]) -> list[str]:
             keys.append(key)
         if key in WITH_COMPONENTS:
             keys += [name for name in scores if name.startswith(f"{key}_")]
-    return keys + ["objective"]
+    return keys + [OBJECTIVE]
 
 
 def _listed(items: tuple[str, ...]) -> str:
@@ -192,11 +191,11 @@ def _listed(items: tuple[str, ...]) -> str:
     return named + (f"; and {len(items) - MAX_NAMED} more" if len(items) > MAX_NAMED else "")
 
 
-def summary_lines(evaluation: PairsEvaluation) -> list[str]:
-    state, pairs, objective = evaluation.state, evaluation.pairs, evaluation.objective
+def summary_lines(scored: PairScores) -> list[str]:
+    state, pairs, objective = scored.state, scored.pairs, scored.objective
     model, size = state["model"], state["model"]["image_size"]
     lines = [
-        f"checkpoint  {evaluation.checkpoint} (epoch {state.get('epoch', '?')}; latent_dim {model['latent_dim']}, "
+        f"checkpoint  {scored.checkpoint} (epoch {state.get('epoch', '?')}; latent_dim {model['latent_dim']}, "
         f"kl_weight {model['kl_weight']:.4g})",
         f"pairs       {len(pairs.names)} scored from {pairs.directory} "
         f"({2 * len(pairs.names)} photos padded to white {size}x{size} squares)",
@@ -207,17 +206,17 @@ def summary_lines(evaluation: PairsEvaluation) -> list[str]:
         lines.append(f"  {len(pairs.unmatched)} without a partner of the same name: {_listed(pairs.unmatched)}")
     if pairs.unreadable:
         lines.append(f"  {len(pairs.unreadable)} unreadable, their pairs left out: {_listed(pairs.unreadable)}")
-    lines.append(f"objective   blur + {objective.roughness_weight:g} * roughness, {objective.interpolation_steps} "
-                 f"interpolation steps; {evaluation.objective_source}")
+    lines.append(f"objective   blur + {objective.roughness_weight:g} * roughness, {scored.interpolation_steps} "
+                 f"interpolation steps; {scored.config_source}")
     trained = state.get("metrics", {})
     # A diverged, collapsed or timed-out epoch reported stand-ins (WORST_SCORES) for these, not scores.
     unscored = next((flag for flag in UNSCORED_FLAGS if trained.get(flag)), None)
     lines.append(f"  {'score':<26}{'these pairs':>12}{'study probe':>14}")
-    for key in shown_keys(evaluation.scores):
+    for key in shown_keys(scored.scores):
         then = trained.get(key)
         if unscored and key in WORST_SCORES:
             then = f"{unscored:>14}"
         else:
             then = f"{then:>14.4f}" if isinstance(then, (int, float)) else f"{'-':>14}"
-        lines.append(f"  {key:<26}{evaluation.scores[key]:>12.4f}{then}")
+        lines.append(f"  {key:<26}{scored.scores[key]:>12.4f}{then}")
     return lines

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from vae_tune.analysis.results import best_checkpoint, best_trial, load_results
-from vae_tune.checkpoint import STATE_FILE
+from vae_tune.names import PARAMS_FILE, STATE_FILE, STUDY_FILE
+from vae_tune.training.checkpoint import load_model, read_state
 from vae_tune.imaging import UnreadableImage, image_grid
 
 
@@ -16,12 +17,12 @@ def resolve_checkpoint(location: str | Path) -> Path:
     location = Path(location).expanduser()
     if (location / STATE_FILE).is_file():
         return location
-    if (location / "params.json").is_file():
+    if (location / PARAMS_FILE).is_file():
         checkpoint, _ = best_checkpoint(location)
         if checkpoint is None:
             raise FileNotFoundError(f"{location}: this trial has no checkpoint yet")
         return checkpoint
-    if (location / "study.json").is_file():
+    if (location / STUDY_FILE).is_file():
         return resolve_checkpoint(best_trial(load_results(location))["best_checkpoint"])
     raise FileNotFoundError(f"{location} is not a checkpoint, trial or experiment directory ({STATE_FILE} is missing)")
 
@@ -42,7 +43,6 @@ def read_photo(path: str | Path, image_size: int, role: str) -> np.ndarray:
 def morph_photos(checkpoint: str | Path, source: str | Path, target: str | Path, steps: int = 8) -> np.ndarray:
     """uint8 [steps + 3, H, W, 3]: the source photo, the decoded straight line z_0..z_T between them, the target."""
     from vae_tune.analysis.figures import interpolation_frames
-    from vae_tune.checkpoint import load_model, read_state
 
     checkpoint = resolve_checkpoint(checkpoint)
     size = int(read_state(checkpoint)["model"]["image_size"])

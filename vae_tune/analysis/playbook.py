@@ -11,6 +11,7 @@ import math
 import pandas as pd
 
 from vae_tune.config import Parameter
+from vae_tune.names import FAILURES
 
 # The outer share of a searched range (measured on a log scale for log-uniform
 # parameters) that counts as its edge.
@@ -81,9 +82,6 @@ def _describe(parameter: Parameter) -> str:
 def status_counts(table: pd.DataFrame) -> pd.Series:
     """Number of trials per status, most common first."""
     return table["status"].value_counts() if not table.empty else pd.Series(dtype=int)
-
-
-FAILURES = ("failed", "diverged", "timed out")
 
 
 def failure_share(table: pd.DataFrame) -> float:

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from vae_tune.analysis.playbook import failure_share, status_counts
 from vae_tune.analysis.results import usable
 from vae_tune.config import Parameter
-from vae_tune.study import METRIC
+from vae_tune.names import METRIC
 
 UNSCORED_COLOUR = "#d62728"  # failed and diverged trials, in every chart
 STATUS_COLOURS = {"finished": "#2ca02c", "stopped early": "#1f77b4", "running": "#9467bd",

@@ -23,14 +23,16 @@ import numpy as np
 import pandas as pd
 
 from vae_tune.analysis import page, plots
+from vae_tune.analysis.confirmation import read_confirm, summarise, summary_html, verdict
 from vae_tune.analysis.page import Picture, Section
 from vae_tune.analysis.playbook import edge_of_range_warnings, failure_share, status_counts
-from vae_tune.analysis.results import (STATUS_MEANINGS, best_trial, load_results, load_study_config, no_winner,
+from vae_tune.analysis.results import (best_trial, load_results, no_winner,
                                        open_experiment, trial_histories, trials_to_render)
 from vae_tune.config import StudyConfig
-from vae_tune.study import METRIC
+from vae_tune.experiment import load_study_config
+from vae_tune.names import BLUR, CONFIRM_FILE, CONFIRM_SUMMARY_FILE, METRIC, REPORT_DIR, ROUGHNESS, STATUS_MEANINGS
 
-SHOWN_SCORES = [f"best_{METRIC}", "best_val/blur", "best_val/roughness"]
+SHOWN_SCORES = [f"best_{METRIC}", f"best_{BLUR}", f"best_{ROUGHNESS}"]
 # The best trial against the baseline: these, where the trials report them.
 COMPARED_SCORES = [*SHOWN_SCORES, "best_val/psnr", "best_val/colour_fidelity"]
 HIGHER_IS_BETTER = {"best_val/psnr", "best_val/colour_fidelity"}
@@ -90,7 +92,7 @@ def write_report(experiment_dir: Path | str, out: Path | None = None, top: int =
     local = open_experiment(experiment_dir)
     location = experiment_dir if isinstance(experiment_dir, str) and "://" in experiment_dir else local.resolve()
     study = load_study_config(local)
-    out = Path(out).expanduser() if out else local / "report"
+    out = Path(out).expanduser() if out else local / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     table = load_results(local)
     table.to_csv(out / "results.csv", index=False)
@@ -248,14 +250,12 @@ def _best_vs_baseline_picture(report: Report, study: StudyConfig) -> Picture | N
 
 def _confirmation_sections(local: Path, out: Path) -> list[Section]:
     """`vae-tune confirm`'s summary and verdict, when confirm.csv is there."""
-    from vae_tune.confirm import CONFIRM_FILE, SUMMARY_FILE, read_confirm, summarise, summary_html, verdict
-
     table = read_confirm(local)
     if table is None or table.empty:
         return []
     if (local / CONFIRM_FILE).resolve() != (out / CONFIRM_FILE).resolve():
         shutil.copyfile(local / CONFIRM_FILE, out / CONFIRM_FILE)
-    summarise(table).to_csv(out / SUMMARY_FILE, index=False)
+    summarise(table).to_csv(out / CONFIRM_SUMMARY_FILE, index=False)
     seeds = sorted({int(seed) for seed in table["seed"]})
     best = [label for label in table["config"].unique() if label != "baseline"]
     notes = [f"`vae-tune confirm` retrained the best configurations ({', '.join(best)}) and the baseline with "
@@ -264,7 +264,7 @@ def _confirmation_sections(local: Path, out: Path) -> list[Section]:
     found = verdict(table)
     if found is not None:
         notes.append(f"Verdict: {found.text}.")
-    links = f'<p><a href="{CONFIRM_FILE}">{CONFIRM_FILE}</a> · <a href="{SUMMARY_FILE}">{SUMMARY_FILE}</a></p>'
+    links = f'<p><a href="{CONFIRM_FILE}">{CONFIRM_FILE}</a> · <a href="{CONFIRM_SUMMARY_FILE}">{CONFIRM_SUMMARY_FILE}</a></p>'
     return [Section("Confirmation", notes=notes, html=summary_html(table) + links, anchor="confirmation")]
 
 
@@ -299,7 +299,7 @@ def _trial_sections(report: Report, study: StudyConfig, top: int) -> list[Sectio
         data = held_out_data(study)
     except (OSError, ValueError) as error:  # e.g. a folder study reported on another machine
         return [Section("Trials", warnings=[f"Cannot rebuild the study's held-out images, so no trial is drawn: {error}"])]
-    from vae_tune.checkpoint import CheckpointError
+    from vae_tune.training.checkpoint import CheckpointError
 
     sections = []
     for _, row in rendered.iterrows():
@@ -329,12 +329,12 @@ def render_trial(row: pd.Series, data, study: StudyConfig, out: Path) -> list[Pi
     Wide grids first, then the narrow ones, which the page sets side by side.
     """
     from vae_tune.analysis import figures
-    from vae_tune.checkpoint import load_model
+    from vae_tune.training.checkpoint import load_model
 
     model, _ = load_model(row["best_checkpoint"])
     folder = Path(TRIALS) / str(row["trial_id"])
     (out / folder).mkdir(parents=True, exist_ok=True)
-    steps, size = study.objective.interpolation_steps, study.data.image_size
+    steps, size = study.probe.interpolation_steps, study.data.image_size
     pictures = []
 
     def save(name: str, image, caption: str) -> None:

@@ -1,46 +1,33 @@
 """An experiment directory as a pandas table: one row per trial.
 
-Reads only the files Ray Tune and the trainable write (`params.json`,
-`result.json`, `checkpoint_*/trial.json`, `error.txt`, Ray's
-`experiment_state-*.json`), so it works without Ray
-running, on a finished study or one still in progress, on the local disk or at
-the study's remote `storage_path` (through a local mirror, see `vae_tune.storage`).
+Trial statuses come from Ray Tune itself (`ray.tune.ExperimentAnalysis`). The
+rest Ray does not give, so it is read from the files directly: the trials
+that started since Tune's last snapshot (their params.json), the per-epoch
+results of a study still writing them (a half-written last line of
+result.json is skipped, an epoch reported again counts once), and vae-tune's
+own files (checkpoints' trial.json, starts.log, timed_out.json, baseline.json).
+It works on a finished study or one in progress, on the local disk or at the
+study's remote `storage_path` (through a local mirror, see `vae_tune.storage`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from ray.tune import ExperimentAnalysis
 
 from vae_tune.baseline import find_baseline, read_record
-from vae_tune.checkpoint import UNSCORED_FLAGS, metric_of, newest_checkpoints
-from vae_tune.config import StudyConfig
+from vae_tune.experiment import load_study_config, reported_results
+from vae_tune.names import (COLLAPSED, DIAGNOSTICS, DIVERGED, EPOCH, ERROR_FILE, FAILED, FINISHED, MEAN_IMAGE_PSNR,
+                            METRIC, PARAMS_FILE, PENDING, PSNR, RUNNING, SCORES, STARTS_FILE, STOPPED_EARLY,
+                            TIMED_OUT_STATUS, TIMEOUT_FILE, UNSCORED_FLAGS, USABLE)
 from vae_tune.storage import is_uri, mirror_experiment
-from vae_tune.study import METRIC, STUDY_FILE
-from vae_tune.study import load_study_config as load_local_study_config
-from vae_tune.trial_files import STARTS_FILE, TIMEOUT_FILE, reported_results
-
-SCORES = ("objective", "val/blur", "val/roughness")
-# Shown beside the scores at the best epoch, where the trial reported them (older studies did not).
-DIAGNOSTICS = ("val/psnr", "train/psnr", "val/colour_fidelity", "val/blur_detail", "val/blur_colour",
-               "val/roughness_unevenness", "val/roughness_shortfall")
-# Statuses whose scores count: a running trial's best so far is a real result too.
-USABLE = ("finished", "stopped early", "running")
-# What each status means, for captions and the README.
-STATUS_MEANINGS = {
-    "finished": "trained every epoch of the study",
-    "stopped early": "stopped by the scheduler (ASHA) before the last epoch",
-    "running": "still training, or interrupted before it finished",
-    "diverged": "its loss became NaN or infinite; training stopped",
-    "collapsed": "no epoch reconstructed the probe better than the mean training image does",
-    "failed": "raised an error (see the trial's error.txt)",
-    "timed out": "stopped by execution.trial_timeout",
-    "pending": "started but has reported no epoch yet",
-}
+from vae_tune.training.checkpoint import metric_of, newest_checkpoints
 
 
 def open_experiment(location: str | Path) -> Path:
@@ -50,27 +37,13 @@ def open_experiment(location: str | Path) -> Path:
     return Path(location).expanduser()
 
 
-def load_study_config(location: str | Path) -> StudyConfig:
-    """The resolved study an experiment was run with, from its directory or storage URI."""
-    return load_local_study_config(open_experiment(location))
-
-
-def latest_experiment(storage_path: str | Path = "~/vae_tune_results") -> Path:
-    """The most recently started experiment directory under `storage_path`."""
-    root = Path(storage_path).expanduser()
-    experiments = sorted(root.glob(f"*/{STUDY_FILE}"), key=lambda path: path.stat().st_mtime)
-    if not experiments:
-        raise FileNotFoundError(f"{root}: no vae-tune experiment here (no */{STUDY_FILE})")
-    return experiments[-1].parent
-
-
 def read_trial_results(trial_dir: Path) -> pd.DataFrame:
     """Every reported epoch of one trial, once; a half-written last line (trial still running) is skipped.
 
-    A resumed trial may report an epoch again (vae_tune.trainable.report_unlogged_epochs): the last row counts.
+    A resumed trial may report an epoch again (vae_tune.tuning.resume.report_unlogged_epochs): the last row counts.
     """
     table = pd.DataFrame(reported_results(trial_dir))
-    return table.drop_duplicates("epoch", keep="last").reset_index(drop=True) if "epoch" in table else table
+    return table.drop_duplicates(EPOCH, keep="last").reset_index(drop=True) if EPOCH in table else table
 
 
 def _read_json(path: Path) -> dict | None:
@@ -89,22 +62,19 @@ def best_checkpoint(trial_dir: Path) -> tuple[Path | None, float]:
 
 
 def tune_statuses(experiment_dir: Path) -> dict[str, str]:
-    """Ray Tune's own status of each trial (TERMINATED, ERROR, RUNNING, PENDING, PAUSED).
-
-    Read from the newest experiment_state-*.json that Tune snapshots; empty if
-    there is none yet or its layout is not one we know. Newest by name, which
-    holds the session's start time: a resumed study's final sync copies the
-    earlier session's file again, microseconds after its own.
-    """
-    states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda p: (p.name, p.stat().st_mtime))
-    if not states:
-        return {}
+    """Ray Tune's own status of each trial (TERMINATED, ERROR, RUNNING, PENDING, PAUSED), from its newest
+    experiment snapshot; empty before Tune's first snapshot."""
+    analysis_log = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = analysis_log.level
+    # It also reads every trial's result.json, and warns about a running trial's half-written last line.
+    analysis_log.setLevel(logging.ERROR)
     try:
-        trial_data = json.loads(states[-1].read_text())["trial_data"]
-        trials = [json.loads(entry[0]) for entry in trial_data]
-        return {trial["trial_id"]: trial["status"] for trial in trials}
-    except (json.JSONDecodeError, KeyError, TypeError, IndexError):
+        trials = ExperimentAnalysis(str(experiment_dir)).trials
+    except (ValueError, OSError):  # no snapshot yet
         return {}
+    finally:
+        analysis_log.setLevel(level)
+    return {trial.trial_id: trial.status for trial in trials}
 
 
 def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, tune_status: str | None) -> str:
@@ -114,21 +84,21 @@ def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, tune_status
     stays even when a retry then finished the trial.
     """
     if (trial_dir / TIMEOUT_FILE).is_file():
-        return "timed out"
-    if tune_status == "ERROR" or (tune_status is None and history.empty and (trial_dir / "error.txt").is_file()):
-        return "failed"
+        return TIMED_OUT_STATUS
+    if tune_status == "ERROR" or (tune_status is None and history.empty and (trial_dir / ERROR_FILE).is_file()):
+        return FAILED
     if history.empty:
-        return "running" if tune_status == "RUNNING" else "pending"
-    if bool(history["diverged"].iloc[-1]):
-        return "diverged"
-    if "collapsed" in history and history["collapsed"].fillna(False).astype(bool).all():
-        return "collapsed"  # so far, for a running trial: it has no score that counts yet
-    if int(history["epoch"].max()) >= max_epochs:
-        return "finished"
+        return RUNNING if tune_status == "RUNNING" else PENDING
+    if bool(history[DIVERGED].iloc[-1]):
+        return DIVERGED
+    if COLLAPSED in history and history[COLLAPSED].fillna(False).astype(bool).all():
+        return COLLAPSED  # so far, for a running trial: it has no score that counts yet
+    if int(history[EPOCH].max()) >= max_epochs:
+        return FINISHED
     if tune_status in ("RUNNING", "PENDING", "PAUSED"):
-        return "running" if tune_status == "RUNNING" else "pending"
+        return RUNNING if tune_status == "RUNNING" else PENDING
     # Without a status the study is in its first seconds, before Tune's first snapshot.
-    return "stopped early" if tune_status else "running"
+    return STOPPED_EARLY if tune_status else RUNNING
 
 
 def _starts(trial_dir: Path) -> int:
@@ -149,8 +119,8 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
     study = load_study_config(experiment_dir)
     statuses = tune_statuses(experiment_dir)
     rows, params_of = [], {}
-    for trial_dir in sorted(p.parent for p in experiment_dir.glob("*/params.json")):
-        params = _read_json(trial_dir / "params.json")
+    for trial_dir in sorted(p.parent for p in experiment_dir.glob(f"*/{PARAMS_FILE}")):
+        params = _read_json(trial_dir / PARAMS_FILE)
         if params is None:  # the trial is starting this instant; the next read shows it
             continue
         history = read_trial_results(trial_dir)
@@ -158,25 +128,25 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
         params_of[trial_id] = params
         row = {"trial_id": trial_id, **params,
                "status": _status(history, trial_dir, study.training.epochs, statuses.get(trial_id)),
-               "epochs": int(history["epoch"].max()) if not history.empty else 0,
+               "epochs": int(history[EPOCH].max()) if not history.empty else 0,
                "starts": _starts(trial_dir)}
         healthy = history
         for flag in UNSCORED_FLAGS:  # their worst-case scores are not real scores
             if flag in healthy:
                 healthy = healthy[~healthy[flag].fillna(False).astype(bool)]
-        row["collapsed_epochs"] = int(history["collapsed"].fillna(False).astype(bool).sum()) if "collapsed" in history else 0
+        row["collapsed_epochs"] = int(history[COLLAPSED].fillna(False).astype(bool).sum()) if COLLAPSED in history else 0
         if healthy.empty:  # a trial that never scored: show the finite worst case it reported
             healthy = history
         if not healthy.empty:
             last, best = healthy.iloc[-1], healthy.loc[healthy[METRIC].idxmin()]
             row.update({f"last_{name}": float(last[name]) for name in SCORES})
             row.update({f"best_{name}": float(best[name]) for name in SCORES})
-            row["best_epoch"] = int(best["epoch"])
+            row["best_epoch"] = int(best[EPOCH])
             row.update({f"best_{name}": float(best[name]) for name in DIAGNOSTICS if name in best and pd.notna(best[name])})
-        if "val/psnr" in history and history["val/psnr"].notna().any():
-            row["top_val/psnr"] = float(history["val/psnr"].max())  # over every epoch, collapsed ones too
-        if "val/mean_image_psnr" in history and history["val/mean_image_psnr"].notna().any():
-            row["mean_image_psnr"] = float(history["val/mean_image_psnr"].dropna().iloc[-1])
+        if PSNR in history and history[PSNR].notna().any():
+            row[f"top_{PSNR}"] = float(history[PSNR].max())  # over every epoch, collapsed ones too
+        if MEAN_IMAGE_PSNR in history and history[MEAN_IMAGE_PSNR].notna().any():
+            row["mean_image_psnr"] = float(history[MEAN_IMAGE_PSNR].dropna().iloc[-1])
         checkpoint, _ = best_checkpoint(trial_dir)
         row["best_checkpoint"] = str(checkpoint) if checkpoint else None
         row["trial_dir"] = str(trial_dir)
@@ -234,7 +204,7 @@ def no_winner(table: pd.DataFrame) -> str | None:
     A study in that state has no best trial: every model it trained returns
     about the average training image for every input.
     """
-    if table.empty or usable(table).any() or not (table["status"] == "collapsed").any():
+    if table.empty or usable(table).any() or not (table["status"] == COLLAPSED).any():
         return None
     line = "No trial beat the mean image: every scored epoch reconstructed the probe no better than the average training image"
     if "top_val/psnr" in table and "mean_image_psnr" in table and table["top_val/psnr"].notna().any():

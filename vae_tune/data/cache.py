@@ -23,12 +23,12 @@ import os
 import shutil
 import socket
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from vae_tune.config import DataError
+from vae_tune.log import logger
 from vae_tune.data.decode import PREPROCESSING, decode_many
 
 CACHE_FORMAT = 1
@@ -193,8 +193,7 @@ def _warn_skipped(decoded: Decoded, root: Path) -> None:
     skipped = decoded.manifest["skipped"]
     if skipped["count"]:
         named = "; ".join(f"{entry['path']} ({entry['reason']})" for entry in skipped["files"][:_NAMED_SKIPS])
-        warnings.warn(
+        logger.warning(
             f"skipped {skipped['count']} unreadable file(s) in {root}: {named}"
-            f"{' ...' if skipped['count'] > _NAMED_SKIPS else ''} (all listed in {decoded.directory / 'manifest.json'})",
-            stacklevel=3,
+            f"{' ...' if skipped['count'] > _NAMED_SKIPS else ''} (all listed in {decoded.directory / 'manifest.json'})"
         )

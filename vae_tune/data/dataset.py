@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vae_tune.config import DataConfig, DataError, ObjectiveConfig
+from vae_tune.config import DataConfig, DataError, ProbeConfig
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def cross_category_pairs(labels: np.ndarray, count: int, seed: int) -> np.ndarra
 
 
 def make_probe(
-    dataset: Dataset, validation: np.ndarray, objective: ObjectiveConfig, seed: int, train: np.ndarray | None = None
+    dataset: Dataset, validation: np.ndarray, probe: ProbeConfig, seed: int, train: np.ndarray | None = None
 ) -> Probe:
     """Probe images and pairs, all from the validation split, chosen by `seed` alone.
 
@@ -162,11 +162,11 @@ def make_probe(
     TRAIN_PROBE_IMAGES training images.
     """
     labels = dataset.labels[validation]
-    within = validation[interpolation_pairs(labels, objective.probe_pairs, seed)]
-    across = validation[cross_category_pairs(labels, objective.probe_cross_pairs, seed)]
+    within = validation[interpolation_pairs(labels, probe.pairs, seed)]
+    across = validation[cross_category_pairs(labels, probe.cross_pairs, seed)]
     as_float = lambda indices: dataset.images[indices].astype(np.float32) / 255.0  # noqa: E731
     return Probe(
-        images=as_float(validation[: objective.probe_images]),
+        images=as_float(validation[: probe.images]),
         pair_starts=as_float(within[:, 0]),
         pair_ends=as_float(within[:, 1]),
         cross_starts=as_float(across[:, 0]),

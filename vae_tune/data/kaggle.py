@@ -12,12 +12,12 @@ from __future__ import annotations
 import csv
 import os
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from vae_tune.config import DataError
+from vae_tune.log import logger
 from vae_tune.data.cache import Listing
 from vae_tune.data.decode import IMAGE_SUFFIXES
 
@@ -110,11 +110,10 @@ def list_kaggle(directory: str | Path, filters: Mapping[str, Any], label_column:
         "filtered_out": filtered_out,
     }
     if styles.unrecoverable_lines or missing:
-        warnings.warn(
+        logger.warning(
             f"{styles_path}: {len(styles.unrecoverable_lines)} unreadable row(s) (lines "
             f"{', '.join(map(str, styles.unrecoverable_lines[:5])) or '-'}), {len(missing)} row(s) without an image "
-            f"(ids {', '.join(missing[:5]) or '-'}); skipped",
-            stacklevel=2,
+            f"(ids {', '.join(missing[:5]) or '-'}); skipped"
         )
     if not ids:
         matched = f"matches data.filters {dict(filters)}" if filters else "has an image"

@@ -195,7 +195,7 @@ def load_model(directory: str | Path):
     """Rebuild a trained VAE from a checkpoint alone, for analysis."""
     import keras
 
-    from vae_tune.model import build_vae
+    from vae_tune.training.model import build_vae
     from vae_tune.storage import fetch_checkpoint
 
     fetch_checkpoint(directory)  # a checkpoint listed from a remote study's mirror gets its weights now

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from vae_tune.config import WHOLE_NODE, ConfigError, StudyConfig
+from vae_tune.log import logger
+from vae_tune.config import WHOLE_NODE, ConfigError, StudyConfig, check_batch_split
 
 
 class ClusterError(RuntimeError):
@@ -68,14 +69,6 @@ def trial_request(study: StudyConfig, nodes: list[Node]) -> dict[str, float]:
     return request
 
 
-def check_batch_split(batch_size: int, replicas: int) -> None:
-    """Refuse a global batch that cannot be split evenly: replicas would weigh images unequally."""
-    if batch_size % replicas:
-        raise ConfigError(
-            f"training.batch_size: {batch_size} does not split evenly across {replicas} replicas; use a multiple of {replicas}"
-        )
-
-
 def trials_at_once(request: dict[str, float], nodes: list[Node]) -> int:
     """How many trials the nodes hold side by side."""
 
@@ -102,6 +95,6 @@ def await_trial_request(study: StudyConfig, read_nodes, poll_seconds: float = 5.
             if time.monotonic() + poll_seconds > deadline:
                 raise
             if not announced:
-                print(f"vae-tune: waiting up to {study.resources.node_wait_seconds:g}s for nodes: {error}", flush=True)
+                logger.info(f"waiting up to {study.resources.node_wait_seconds:g}s for nodes: {error}")
                 announced = True
             time.sleep(poll_seconds)

@@ -8,17 +8,7 @@ import time
 from ray import tune
 
 from vae_tune.baseline import read_record, same_params, write_record
-
-
-def format_params(params: dict) -> str:
-    """`latent_dim=64 learning_rate=5.2e-04 kl_weight=0.31`, in the study's order."""
-    parts = []
-    for name, value in params.items():
-        text = f"{value:.2e}" if isinstance(value, float) and (abs(value) < 1e-2 or abs(value) >= 1e3) else (
-            f"{value:.3g}" if isinstance(value, float) else str(value)
-        )
-        parts.append(f"{name}={text}")
-    return " ".join(parts)
+from vae_tune.config import format_params
 
 
 class ProgressPrinter(tune.Callback):

@@ -1,22 +1,22 @@
-"""Scoring a model on the study's fixed probe: blur, roughness and diagnostics, every epoch."""
+"""Scoring a model on the study's fixed probe: blur, roughness and diagnostics, every epoch.
+
+Why each score is defined as it is: docs/design.md, "The scores".
+"""
 
 from __future__ import annotations
 
 from functools import cached_property
 
 import numpy as np
+import tensorflow as tf
 
 from vae_tune import metrics
 from vae_tune.config import ObjectiveConfig
 from vae_tune.data.dataset import Probe
+from vae_tune.names import (BLUR, BLUR_COLOUR, BLUR_DETAIL, COLLAPSED, COLOUR_FIDELITY, MEAN_IMAGE_PSNR, OBJECTIVE, PSNR,
+                            ROUGHNESS, ROUGHNESS_SHORTFALL, ROUGHNESS_UNEVENNESS, TRAIN_PSNR, WORST_SCORES)
 
-# Reported instead of real scores by a trial whose loss became NaN or inf, that timed out,
-# or whose epoch collapsed (no better than the mean image): finite, so schedulers and
-# searchers never see NaN, and far above any real value (blur is at most about 2.5, a flat
-# image with rotated colours; roughness at most sqrt(T - 1) + 1, under 5 at T = 16).
-WORST_SCORES = {"objective": 10.0, "val/blur": 10.0, "val/roughness": 10.0}
-
-# Posterior-mean variance above which a latent dimension counts as used (DESIGN.md).
+# Posterior-mean variance above which a latent dimension counts as used (docs/design.md).
 ACTIVE_UNIT_THRESHOLD = 0.01
 
 
@@ -28,9 +28,10 @@ def objective(blur: float, roughness: float, config: ObjectiveConfig) -> float:
 class ProbeScorer:
     """Scores any model of a trial on one probe; holds what depends on the probe alone."""
 
-    def __init__(self, probe: Probe, config: ObjectiveConfig):
+    def __init__(self, probe: Probe, objective: ObjectiveConfig, interpolation_steps: int):
         self.probe = probe
-        self.config = config
+        self.objective = objective
+        self.steps = interpolation_steps
         self._traced_for = None  # the model `_encode` and `_decode` were traced for
 
     def _trace(self, model) -> None:
@@ -38,12 +39,10 @@ class ProbeScorer:
 
         Eager Keras calls pay Python dispatch on every layer of every call; as
         graph functions the scoring's model calls take ~40% less time (see
-        benchmarks/evaluation_share.py). reduce_retracing: the decoder sees two
+        benchmarks/scoring_share.py). reduce_retracing: the decoder sees two
         batch shapes (reconstructions, interpolation points) and traces once more
         at most.
         """
-        import tensorflow as tf  # here, so that analysis code importing this module needs no TF
-
         if self._traced_for is not model:
             self._encode = tf.function(lambda x: model.encoder(x, training=False), reduce_retracing=True)
             self._decode = tf.function(lambda z: model.decoder(z, training=False), reduce_retracing=True)
@@ -76,7 +75,7 @@ class ProbeScorer:
         better than the mean image's is `collapsed`: its objective, blur and
         roughness are WORST_SCORES (see `guard_collapse`).
         """
-        probe, config = self.probe, self.config
+        probe = self.probe
         train_images = probe.train_images if probe.train_images is not None else probe.images[:0]
         starts = np.concatenate([probe.pair_starts, probe.cross_starts])
         ends = np.concatenate([probe.pair_ends, probe.cross_ends])
@@ -92,7 +91,7 @@ class ProbeScorer:
 
         reconstructions = decode(np.concatenate([z_images, z_train]))
         reconstructions, train_reconstructions = reconstructions[: len(z_images)], reconstructions[len(z_images) :]
-        paths = metrics.interpolation_path(decode, z_starts, z_ends, steps=config.interpolation_steps)
+        paths = metrics.interpolation_path(decode, z_starts, z_ends, steps=self.steps)
         within = len(probe.pair_starts)
 
         blur_terms = self.blur_reference.terms(reconstructions)
@@ -103,20 +102,20 @@ class ProbeScorer:
         kl_per_dimension = gaussian_kl_per_dimension(z_images, z_log_var[: len(z_images)])
         active = metrics.active_units(z_images, ACTIVE_UNIT_THRESHOLD)
         scores = {
-            "objective": objective(blur, roughness, config),
-            "val/blur": blur,
-            "val/blur_detail": blur_terms["detail"],
-            "val/blur_colour": blur_terms["colour"],
-            "val/colour_fidelity": metrics.colour_fidelity_of(blur_terms["colour"]),
-            "val/roughness": roughness,
-            "val/roughness_unevenness": roughness_terms["unevenness"],
-            "val/roughness_shortfall": roughness_terms["shortfall"],
+            OBJECTIVE: objective(blur, roughness, self.objective),
+            BLUR: blur,
+            BLUR_DETAIL: blur_terms["detail"],
+            BLUR_COLOUR: blur_terms["colour"],
+            COLOUR_FIDELITY: metrics.colour_fidelity_of(blur_terms["colour"]),
+            ROUGHNESS: roughness,
+            ROUGHNESS_UNEVENNESS: roughness_terms["unevenness"],
+            ROUGHNESS_SHORTFALL: roughness_terms["shortfall"],
             "val/effective_blur_sigma": metrics.effective_blur_sigma(blur, self.blur_calibration),
             # Distortion and rate in the training loss's units (per image), at the posterior mean.
             "val/reconstruction_loss": float(squared_error.sum(axis=(1, 2, 3)).mean()),
             "val/kl": float(kl_per_dimension.sum()),
             "val/mse": float(squared_error.mean()),
-            "val/psnr": metrics.psnr(probe.images, reconstructions),
+            PSNR: metrics.psnr(probe.images, reconstructions),
             "val/kl_per_dim_max": float(kl_per_dimension.max()),
             "val/kl_per_dim_median": float(np.median(kl_per_dimension)),
             "val/active_units": active,
@@ -128,8 +127,8 @@ class ProbeScorer:
         if len(probe.cross_starts):
             scores["val/roughness_cross"] = metrics.roughness(paths[within:], probe.cross_starts, probe.cross_ends)
         if len(train_images):
-            scores["train/psnr"] = metrics.psnr(train_images, train_reconstructions)
-        return guard_collapse(scores, self.mean_image_psnr, config.collapse_guard)
+            scores[TRAIN_PSNR] = metrics.psnr(train_images, train_reconstructions)
+        return guard_collapse(scores, self.mean_image_psnr, self.objective.collapse_guard)
 
 
 def guard_collapse(scores: dict[str, float], mean_image_psnr: float | None, guard: bool = True) -> dict[str, float]:
@@ -141,9 +140,9 @@ def guard_collapse(scores: dict[str, float], mean_image_psnr: float | None, guar
     KL, the blur and roughness parts) stay as measured.
     """
     if mean_image_psnr is None:
-        return {**scores, "collapsed": False}
-    collapsed = guard and scores["val/psnr"] <= mean_image_psnr
-    guarded = {**scores, "val/mean_image_psnr": mean_image_psnr, "collapsed": bool(collapsed)}
+        return {**scores, COLLAPSED: False}
+    collapsed = guard and scores[PSNR] <= mean_image_psnr
+    guarded = {**scores, MEAN_IMAGE_PSNR: mean_image_psnr, COLLAPSED: bool(collapsed)}
     return {**guarded, **WORST_SCORES} if collapsed else guarded
 
 

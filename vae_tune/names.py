@@ -1,0 +1,73 @@
+"""Every name vae-tune shares between modules: metric keys, flags, trial statuses, file names.
+
+Spelled once here so that the trainable that reports a score, the scheduler
+that ranks by it and the table that reads it back cannot drift apart. Plain
+strings, no imports: every layer may use this module (docs/design.md).
+"""
+
+# --- What each epoch reports (see vae_tune.training.scoring for how each is measured) ---
+EPOCH = "epoch"  # epochs completed; ASHA's time attribute, exact across resumes
+OBJECTIVE = "objective"  # blur + roughness_weight * roughness: what the scheduler and searcher minimise
+BLUR = "val/blur"
+BLUR_DETAIL = "val/blur_detail"
+BLUR_COLOUR = "val/blur_colour"
+COLOUR_FIDELITY = "val/colour_fidelity"
+ROUGHNESS = "val/roughness"
+ROUGHNESS_UNEVENNESS = "val/roughness_unevenness"
+ROUGHNESS_SHORTFALL = "val/roughness_shortfall"
+PSNR = "val/psnr"
+TRAIN_PSNR = "train/psnr"
+MEAN_IMAGE_PSNR = "val/mean_image_psnr"  # the collapse guard's bar: the mean training image's PSNR on the probe
+
+METRIC, MODE = OBJECTIVE, "min"  # what Ray Tune ranks trials and checkpoints by
+PARETO_METRICS = [BLUR, ROUGHNESS]  # the two scores of objective.kind = "pareto", both minimised
+SCORES = (OBJECTIVE, BLUR, ROUGHNESS)  # the results table's last_* and best_* columns
+# Shown beside the scores at the best epoch, where the trial reported them (older studies did not).
+DIAGNOSTICS = (PSNR, TRAIN_PSNR, COLOUR_FIDELITY, BLUR_DETAIL, BLUR_COLOUR, ROUGHNESS_UNEVENNESS, ROUGHNESS_SHORTFALL)
+
+# --- Flags of an epoch whose scores are stand-ins, not measurements ---
+DIVERGED = "diverged"  # its loss became NaN or inf
+COLLAPSED = "collapsed"  # no better than the mean training image
+TIMED_OUT = "timed_out"  # stopped by execution.trial_timeout
+UNSCORED_FLAGS = (DIVERGED, COLLAPSED, TIMED_OUT)
+# Reported in place of real scores by a flagged epoch: finite, so schedulers and searchers
+# never see NaN, and far above any real value (blur is at most about 2.5, a flat image with
+# rotated colours; roughness at most sqrt(T - 1) + 1, under 5 at T = 16).
+WORST_SCORES = {OBJECTIVE: 10.0, BLUR: 10.0, ROUGHNESS: 10.0}
+
+# --- A trial's status in the results table ---
+FINISHED, STOPPED_EARLY, RUNNING, PENDING = "finished", "stopped early", "running", "pending"
+FAILED, TIMED_OUT_STATUS = "failed", "timed out"
+STATUS_MEANINGS = {
+    FINISHED: "trained every epoch of the study",
+    STOPPED_EARLY: "stopped by the scheduler (ASHA) before the last epoch",
+    RUNNING: "still training, or interrupted before it finished",
+    DIVERGED: "its loss became NaN or infinite; training stopped",
+    COLLAPSED: "no epoch reconstructed the probe better than the mean training image does",
+    FAILED: "raised an error (see the trial's error.txt)",
+    TIMED_OUT_STATUS: "stopped by execution.trial_timeout",
+    PENDING: "started but has reported no epoch yet",
+}
+USABLE = (FINISHED, STOPPED_EARLY, RUNNING)  # statuses whose scores count: a running trial's best so far is real too
+FAILURES = (FAILED, DIVERGED, TIMED_OUT_STATUS)
+
+# --- Files of an experiment directory (storage_path/<study>_<timestamp>/) ---
+STUDY_FILE = "study.json"  # the resolved study: report and resume need nothing else
+BASELINE_FILE = "baseline.json"  # {"params": the baseline trial's searched params, "trial_id": once created}
+CONFIRM_DIR = "confirm"  # confirm/confirm_<timestamp>/: `vae-tune confirm`'s runs, a Tune experiment of their own
+CONFIRM_FILE = "confirm.csv"  # one row per retrained configuration and seed
+CONFIRM_SUMMARY_FILE = "confirm_summary.csv"  # per configuration: mean, std, min and max of each score
+CONFIRM_PLAN_FILE = "confirm_plan.json"  # in the runs' experiment: which configuration and seed each run is
+REPORT_DIR = "report"
+
+# ... of a trial's folder (trial_<id>/): Ray Tune's, then vae-tune's own
+PARAMS_FILE = "params.json"  # Tune's: the trial's searched hyperparameters
+RESULTS_FILE = "result.json"  # Tune's: one JSON line per result the driver received
+ERROR_FILE = "error.txt"  # Tune's: the traceback of a failed attempt
+STARTS_FILE = "starts.log"  # one JSON line per start of the trial: how often it ran, from which epoch, its setup time
+TIMEOUT_FILE = "timed_out.json"  # written when execution.trial_timeout stopped the trial
+
+# ... of a checkpoint folder (trial_<id>/checkpoint_<n>/)
+WEIGHTS_FILE = "vae.weights.h5"
+STATE_FILE = "trial.json"
+PRUNED = "pruned"  # trial.json's flag for a checkpoint whose weights were deleted

@@ -1,0 +1,116 @@
+"""One trial's training, without Ray: its model, its data split, the epoch loop, scores and checkpoints.
+
+`TrialTrainer` is what a Tune trial runs (vae_tune.tuning.trainable wraps it)
+and what tests, benchmarks and notebooks drive directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from vae_tune.config import StudyConfig, check_batch_split
+from vae_tune.data.dataset import Dataset, make_probe, split_indices, training_batches
+from vae_tune.names import DIVERGED, EPOCH, WORST_SCORES
+from vae_tune.training.checkpoint import restore_checkpoint, save_checkpoint
+from vae_tune.training.distribute import choose_devices, dtype_policy
+from vae_tune.training.model import build_vae
+from vae_tune.training.scoring import ProbeScorer
+
+
+class TrialTrainer:
+    """One trial: its model, its data split, and the epoch counter."""
+
+    def __init__(
+        self, study: StudyConfig, params: dict[str, Any], dataset: Dataset, gpu_ids: Sequence[str] | None = None
+    ):
+        """`gpu_ids`: the GPUs Ray assigned to the trial; None outside Ray (use what TensorFlow sees)."""
+        self.study = study
+        self.params = dict(params)
+        self.model_config, self.training = study.trial(self.params)
+        self.dataset = dataset
+        keras.utils.set_random_seed(self.training.seed)
+        self.devices = choose_devices(gpu_ids, self.training.precision, study.resources.all_reduce)
+        self.strategy = self.devices.strategy
+        check_batch_split(self.training.batch_size, self.devices.replicas)
+        with self.strategy.scope(), dtype_policy(self.devices.precision):
+            self.model = build_vae(self.model_config, self.training.learning_rate, seed=self.training.seed)
+        self.train_indices, validation = split_indices(dataset.ids, study.data.validation_fraction, study.data.seed)
+        self.probe = make_probe(dataset, validation, study.probe, seed=study.data.seed, train=self.train_indices)
+        self.scorer = ProbeScorer(self.probe, study.objective, study.probe.interpolation_steps)
+        self.epoch = 0  # epochs completed
+        self.last_metrics: dict[str, Any] = {}  # the last epoch's, once restored
+
+    def restore(self, directory: str | Path) -> dict[str, Any]:
+        """Load a checkpoint (CheckpointError if it is damaged); returns its saved state."""
+        with self.strategy.scope():
+            state = restore_checkpoint(self.model, directory)
+        self.epoch = int(state[EPOCH])
+        self.last_metrics = state.get("metrics", {})
+        return state
+
+    def save(self, directory: str | Path, metrics: dict[str, Any]) -> dict[str, Any]:
+        return save_checkpoint(
+            self.model,
+            directory,
+            {
+                EPOCH: self.epoch,
+                "params": self.params,
+                # The precision that ran ("auto" resolved), so the checkpoint rebuilds its optimizer.
+                "training": {**dataclasses.asdict(self.training), "precision": self.devices.precision},
+                "data": dataclasses.asdict(self.study.data),
+                "metrics": metrics,
+            },
+        )
+
+    def epoch_batches(self):
+        """The next epoch's training batches, with the sampling noise reseeded for that epoch.
+
+        A seed per epoch: a trial resumed at epoch k sees the batches and noise it would have seen.
+        """
+        epoch_seed = self.training.seed * 100_003 + self.epoch
+        self.model.sampling.reseed(epoch_seed)
+        return training_batches(
+            self.dataset.images, self.train_indices, self.training.batch_size, epoch_seed, self.devices.replicas
+        )
+
+    def train_epoch(self) -> dict[str, Any]:
+        """Train one epoch, then score it. Returns the metrics to report."""
+        batches = self.epoch_batches()
+        started = time.perf_counter()
+        history = self.model.fit(
+            batches,
+            epochs=1,
+            verbose=0,
+            shuffle=False,  # the pipeline shuffles, seeded per epoch
+            callbacks=[keras.callbacks.TerminateOnNaN()],  # stop within the epoch, not after it
+        )
+        train_seconds = time.perf_counter() - started
+        self.epoch += 1
+        train = {f"train/{name}": float(values[-1]) for name, values in history.history.items()}
+        result: dict[str, Any] = {
+            EPOCH: self.epoch,
+            **train,
+            "time/train_seconds": train_seconds,
+            "train/images_per_second": len(self.train_indices) / train_seconds,
+            "device/replicas": self.devices.replicas,
+            "device/gpu_ids": ",".join(self.devices.gpu_ids),
+            "device/summary": self.devices.describe(),
+        }
+        if not all(math.isfinite(value) for value in train.values()):
+            # NaN is not valid JSON and poisons searchers: record which losses broke, report worst scores.
+            broken = {name: None for name, value in train.items() if not math.isfinite(value)}
+            return {**result, **broken, **WORST_SCORES, DIVERGED: True}
+        started = time.perf_counter()
+        # Validation losses come from the probe pass too: a separate pass over the whole
+        # validation split doubled the scoring cost (benchmarks/scoring_share.py).
+        result.update(self.scorer.score(self.model))
+        result["time/scoring_seconds"] = time.perf_counter() - started
+        result[DIVERGED] = False
+        return result

@@ -1,0 +1,112 @@
+"""Resuming a trial, and the study around it, after a crash, a kill or a lost node.
+
+Tune's timing, which every choice here follows:
+
+- A trial reports an epoch's result and checkpoint together, but the driver
+  records the checkpoint a round trip after the result, and snapshots the
+  experiment (experiment_state-*.json, which names each trial's checkpoint)
+  only every TUNE_GLOBAL_CHECKPOINT_S (2 s here). A resumed study's Tune knows
+  its last snapshot alone, so the checkpoint it hands a trial can be epochs
+  behind the newest one on disk, or none at all.
+- The driver logs results into a staging folder that it copies into the trial
+  folder every few seconds, so a driver that died took its last epochs'
+  result.json lines with it, while their checkpoints' trial.json kept the metrics.
+- Tune deletes a pruned checkpoint's folder at once but may still name it in a
+  snapshot, and fails a trial whose named folder is gone (ray-project/ray#27790).
+- A stopped fit() snapshots the experiment and then marks its running trials
+  TERMINATED in memory (ray/tune/tune.py, run(): trainer.checkpoint, then
+  trainer.cleanup): the ResultGrid of a stopped study can look finished.
+
+So, on local or shared storage: a trial keeps its checkpoints in its own folder
+and resumes from the newest intact one whatever Tune names (`restore_latest`);
+it prunes them itself, deleting weights but never folders or trial.json
+(vae_tune.training.checkpoint.prune_checkpoints); it reports again the saved
+epochs its result.json lacks (`report_unlogged_epochs`); and a study counts as
+interrupted while its snapshot still has trials running (`unfinished_in_snapshot`).
+On s3:// or gs:// storage the trials do not see files: Tune's checkpoint is used,
+and Tune keeps the best two (vae_tune.tuning.tuner.checkpoint_config).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.tune import ExperimentAnalysis
+
+from vae_tune.experiment import reported_results
+from vae_tune.log import logger
+from vae_tune.names import EPOCH
+from vae_tune.storage import is_uri
+from vae_tune.training.checkpoint import CheckpointError, checkpoint_states, newest_checkpoints
+from vae_tune.training.trainer import TrialTrainer
+
+
+def restore_latest(trainer: TrialTrainer, checkpoint, trial_dir: Path | None = None) -> dict[str, Any]:
+    """Resume from the newest intact checkpoint. Returns what was resumed, for the next report.
+
+    With `trial_dir` (local or shared storage): the newest intact checkpoint in
+    the trial's folder, whatever Tune's `checkpoint` names; a damaged newest
+    checkpoint costs one more epoch, not the trial. Without it, or on remote
+    storage: Tune's checkpoint.
+    """
+    remote = checkpoint is not None and checkpoint.filesystem.type_name != "local"
+    if trial_dir is None or remote:
+        if checkpoint is None:
+            return {}
+        try:
+            with checkpoint.as_directory() as directory:
+                state = trainer.restore(directory)
+        except CheckpointError as error:
+            logger.warning(f"cannot resume from {checkpoint.path}: {error}")
+            return _start_again()
+        return _resumed(trainer, state)
+    named = Path(checkpoint.path) if checkpoint is not None else None
+    for directory, _ in newest_checkpoints(trial_dir):
+        try:
+            state = trainer.restore(directory)
+        except CheckpointError as error:
+            logger.warning(f"cannot resume from {directory}: {error}")
+            continue
+        if named is not None and directory != named:
+            logger.warning(f"resumed from {directory} (epoch {state[EPOCH]}), not {named}")
+        return _resumed(trainer, state)
+    return _start_again() if checkpoint is not None else {}
+
+
+def _resumed(trainer: TrialTrainer, state: dict[str, Any]) -> dict[str, Any]:
+    return {"resumed_from_epoch": trainer.epoch, "resumed_from_sha256": state["weights"]["sha256"]}
+
+
+def _start_again() -> dict[str, Any]:
+    logger.warning("no intact checkpoint left; this trial starts again from epoch 0")
+    return {"resumed_from_epoch": 0}
+
+
+def report_unlogged_epochs(trial_dir: Path, resumed_epoch: int, resumed: dict[str, Any]) -> dict[str, Any]:
+    """Report again each saved epoch up to `resumed_epoch` missing from the trial's result.json.
+
+    An epoch the driver had logged but not yet copied is reported twice, with
+    the same metrics; readers keep the last row of each epoch. Returns what the
+    next report still has to carry of `resumed`.
+    """
+    logged = {row.get(EPOCH) for row in reported_results(trial_dir)}
+    saved = {state[EPOCH]: state for _, state in reversed(checkpoint_states(trial_dir))}  # the newest of each epoch
+    for epoch in sorted(epoch for epoch in set(saved) - logged if epoch <= resumed_epoch):
+        state = saved[epoch]
+        tune.report({**state["metrics"], **resumed, "checkpoint_sha256": state["weights"]["sha256"],
+                     "reported_again": True})
+        resumed = {}
+    return resumed
+
+
+def unfinished_in_snapshot(experiment: str) -> bool:
+    """Whether Tune's last experiment snapshot still has trials running, pending or paused. Local experiments only."""
+    if is_uri(experiment):
+        return False
+    try:
+        trials = ExperimentAnalysis(experiment).trials
+    except (ValueError, OSError):  # no snapshot yet
+        return False
+    return any(trial.status in ("RUNNING", "PENDING", "PAUSED") for trial in trials)

@@ -1,0 +1,136 @@
+"""The Ray Tune function trainable around TrialTrainer: resume, train, report and checkpoint, time limit."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import ray
+from ray import tune
+
+from vae_tune.config import StudyConfig
+from vae_tune.data.dataset import Dataset
+from vae_tune.experiment import trial_dirname
+from vae_tune.log import logger, show_on_console
+from vae_tune.names import DIVERGED, EPOCH, METRIC, STARTS_FILE, TIMED_OUT, TIMEOUT_FILE, WORST_SCORES
+from vae_tune.storage import is_uri
+from vae_tune.training.checkpoint import prune_checkpoints, read_state
+from vae_tune.training.distribute import configure_threads
+from vae_tune.training.trainer import TrialTrainer
+from vae_tune.tuning.resume import report_unlogged_epochs, restore_latest
+
+
+def trial_directory(experiment_dir: str) -> Path:
+    """Where this trial's own files live for good.
+
+    On local or shared-filesystem storage that is the trial's folder in the
+    experiment directory; Tune's per-session working directory would be
+    replaced when a resumed study starts a new session. For s3:// or gs://
+    storage, Tune's working directory, which Tune uploads.
+    """
+    context = tune.get_context()
+    if is_uri(experiment_dir):
+        return Path(context.get_trial_dir())
+    path = Path(experiment_dir) / trial_dirname(context.get_trial_id())
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def record_start(trial_dir: Path, resumed: dict[str, Any], setup_seconds: float) -> None:
+    """One line per start of this trial in starts.log: how often it ran, from where, and how long
+    the start took (threads, data split, probe, model build, restore)."""
+    line = {"pid": os.getpid(), "time": time.time(), "resumed_from_epoch": resumed.get("resumed_from_epoch"),
+            "setup_seconds": setup_seconds}
+    with open(trial_dir / STARTS_FILE, "a") as log:
+        log.write(json.dumps(line) + "\n")
+
+
+def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, experiment_dir: str) -> None:
+    """Ray Tune function trainable: one call trains one trial to its last epoch (or until stopped)."""
+    started = time.perf_counter()
+    show_on_console()  # the trial's own log lines; `--verbose` forwards them to the driver's console
+    configure_threads(study.resources.cpus_per_trial)
+    trainer = TrialTrainer(study, config, dataset, gpu_ids=ray.get_gpu_ids())
+    logger.info(f"trial trains on {trainer.devices.describe()}")
+    node = {"device/node_id": ray.get_runtime_context().get_node_id()}
+    trial_dir = trial_directory(experiment_dir)
+    # On local or shared storage the checkpoints sit in trial_dir, and the trial picks and prunes them
+    # itself (vae_tune.tuning.resume); on s3:// or gs:// Tune does (tuner.checkpoint_config).
+    own_checkpoints = not is_uri(experiment_dir)
+    resumed = restore_latest(trainer, tune.get_checkpoint(), trial_dir if own_checkpoints else None)
+    record_start(trial_dir, resumed, setup_seconds=time.perf_counter() - started)
+    if own_checkpoints and trainer.epoch:
+        resumed = report_unlogged_epochs(trial_dir, trainer.epoch, resumed)
+    if trainer.last_metrics.get(DIVERGED):
+        return
+    while trainer.epoch < trainer.training.epochs:
+        metrics = {**trainer.train_epoch(), **node, **resumed}
+        resumed = {}
+        with tempfile.TemporaryDirectory() as directory:
+            saved = trainer.save(directory, metrics)
+            # In the epoch's results for good: most checkpoints' weights are pruned.
+            metrics["checkpoint_sha256"] = saved["weights"]["sha256"]
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+        if own_checkpoints:
+            prune_checkpoints(trial_dir, METRIC)
+        if metrics[DIVERGED]:
+            return
+
+
+def with_trial_timeout(trainable: Callable, seconds: float) -> Callable:
+    """Stop any attempt of a trial that runs longer than `seconds`, and record it as timed out.
+
+    A hung trial reports nothing, so nothing on Tune's side can stop it: a timer
+    in the trial process writes timed_out.json into the trial directory and kills
+    the process. Tune then sees a crashed trial and retries it; the retry finds
+    the marker and ends the trial at once with worst-case scores, so the study
+    goes on and the trial never holds its GPU again.
+    """
+    if seconds <= 0:
+        return trainable
+
+    @functools.wraps(trainable)
+    def guarded(config: dict[str, Any], **parameters) -> None:
+        marker = trial_directory(parameters["experiment_dir"]) / TIMEOUT_FILE
+        if marker.exists():
+            checkpoint = tune.get_checkpoint()
+            epoch = read_state(checkpoint.path)[EPOCH] if checkpoint is not None else 0
+            tune.report({**WORST_SCORES, EPOCH: epoch, DIVERGED: False, TIMED_OUT: True})
+            return
+        timer = threading.Timer(seconds, _time_out, args=(marker, seconds))
+        timer.daemon = True
+        timer.start()
+        try:
+            trainable(config, **parameters)
+        finally:
+            timer.cancel()
+
+    return guarded
+
+
+def _time_out(marker: Path, seconds: float) -> None:
+    marker.write_text(json.dumps({"trial_timeout": seconds, "time": time.time(), "pid": os.getpid()}))
+    os.kill(os.getpid(), signal.SIGKILL)  # the only stop a hung thread cannot ignore
+
+
+def wrap_trainable(
+    study: StudyConfig, dataset: Dataset, experiment: str, request: dict[str, float], trainable: Callable | None = None
+):
+    """The trial function as Tune runs it: time limit, shared data, resources.
+
+    `experiment`: the experiment's path or URI; `request`: one trial's {"cpu": c, "gpu": g},
+    from `trial_request` ("node" resolved); `trainable` replaces train_vae (tests inject faults through it).
+    """
+    guarded = with_trial_timeout(trainable or train_vae, study.execution.trial_timeout)
+    return tune.with_resources(
+        # with_parameters puts the images in the object store once; every trial reads them zero-copy.
+        tune.with_parameters(guarded, study=study, dataset=dataset, experiment_dir=experiment),
+        request,
+    )
