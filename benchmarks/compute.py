@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from typing import Any, Callable
+from typing import Any
 
 MATMUL_SIZE = 1024  # large enough to run at the core's peak, small enough to take ~40 ms a product
 MATMUL_REPEAT = 5

@@ -19,10 +19,10 @@ from ray import tune  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from tests.conftest import TINY_OVERRIDES  # noqa: E402
-from vae_tune.config import load_study  # noqa: E402
-from vae_tune.tuning.resources import ClusterError  # noqa: E402
 from vae_tune.analysis.results import best_trial, load_results  # noqa: E402
+from vae_tune.config import load_study  # noqa: E402
 from vae_tune.storage import fetch_checkpoint, mirror_experiment  # noqa: E402
+from vae_tune.tuning.resources import ClusterError  # noqa: E402
 from vae_tune.tuning.session import resume_study, run_study  # noqa: E402
 
 

@@ -28,6 +28,17 @@ TINY_OVERRIDES = [
 ]
 
 
+# Fixtures that start Ray, a study or a subprocess: a test using one is `slow`, left out of the
+# developer loop `python -m pytest -m "not slow"`. Slow tests without such a fixture carry the mark.
+SLOW_FIXTURES = {"ray_session", "analysed_study", "baseline_study", "stop_signal", "fake_gpu_cluster", "replica_runs"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def warned(caplog):
     """`with warned(pattern) as records:` fails unless the block logs a vae_tune warning matching `pattern`."""

@@ -11,8 +11,8 @@ import ray
 from ray.cluster_utils import Cluster
 
 from vae_tune.config import load_study
-from vae_tune.tuning.session import run_study
 from vae_tune.experiment import reported_results
+from vae_tune.tuning.session import run_study
 
 
 def parent_pid(pid: int) -> int:

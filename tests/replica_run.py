@@ -50,7 +50,7 @@ dataset = load_dataset(study.data)
 trainer = TrialTrainer(study, PARAMS, dataset)
 initial_weights = [np.asarray(v) for v in trainer.model.weights]
 loss, gradients = first_step(trainer)
-np.savez(out / "first_step.npz", loss=loss, *gradients)
+np.savez(out / "first_step.npz", *gradients, loss=loss)
 
 # Reset the weights the probe step's BatchNorm statistics touched, then train as a trial does.
 for variable, value in zip(trainer.model.weights, initial_weights):

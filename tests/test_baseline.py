@@ -18,9 +18,10 @@ from vae_tune.analysis.report import write_report
 from vae_tune.baseline import BASELINE_FILE, baseline_plan
 from vae_tune.cli import main
 from vae_tune.config import ConfigError, load_study, tutorial_params
-from vae_tune.names import CONFIRM_FILE, CONFIRM_SUMMARY_FILE as SUMMARY_FILE
-from vae_tune.tuning.tuner import expected_trials, tune_config
+from vae_tune.names import CONFIRM_FILE
+from vae_tune.names import CONFIRM_SUMMARY_FILE as SUMMARY_FILE
 from vae_tune.tuning.session import resume_study, run_study
+from vae_tune.tuning.tuner import expected_trials, tune_config
 
 TOP, SEEDS = 1, 2
 

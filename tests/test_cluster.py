@@ -50,7 +50,8 @@ def test_two_gpu_trials_each_take_a_whole_node(fake_gpu_cluster):
     assert [trial["device/gpu_ids"] for trial in whole["trials"]] == ["0,1", "0,1"]
     for trial in whole["trials"]:
         assert trial["error"] is None and trial["epoch"] == 1  # trained on CPU instead of crashing
-        assert trial["device/summary"] == f"Ray assigned GPU 0,1 {FALLBACK} (CPU-only TensorFlow, no CUDA driver, or fake GPUs): training on CPU"
+        assert trial["device/summary"] == (f"Ray assigned GPU 0,1 {FALLBACK} (CPU-only TensorFlow, no CUDA driver, or fake GPUs): "
+                                           "training on CPU")
     # The console says so, once per trial.
     assert sum(f"trains on Ray assigned GPU 0,1 {FALLBACK}" in line for line in console) >= 2
 

@@ -8,18 +8,17 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_OVERRIDES
 
 from vae_tune import metrics
 from vae_tune.analysis import load_results
 from vae_tune.analysis.report import write_report
 from vae_tune.analysis.results import best_trial, no_winner
-from vae_tune.training.checkpoint import metric_of
 from vae_tune.config import load_study, to_dict
 from vae_tune.data.dataset import load_dataset, mean_image
+from vae_tune.training.checkpoint import metric_of
 from vae_tune.training.scoring import WORST_SCORES, guard_collapse
 from vae_tune.training.trainer import TrialTrainer
-
-from conftest import TINY_OVERRIDES
 
 GUARDED = [*TINY_OVERRIDES, "objective.collapse_guard=true"]
 

@@ -10,7 +10,6 @@ from vae_tune.data.dataset import (
     training_batches,
 )
 
-
 IDS = [f"photos/{i:05d}.jpg" for i in range(2000)]
 
 

@@ -10,11 +10,11 @@ import keras
 import numpy as np
 import pytest
 
-from vae_tune.training.checkpoint import load_model
 from vae_tune.data.dataset import load_dataset, training_batches
+from vae_tune.training.checkpoint import load_model
 from vae_tune.training.distribute import choose_devices
-from vae_tune.tuning.resources import check_batch_split
 from vae_tune.training.trainer import TrialTrainer
+from vae_tune.tuning.resources import check_batch_split
 
 ROOT = Path(__file__).resolve().parent.parent
 

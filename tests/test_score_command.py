@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_OVERRIDES
 from PIL import Image
 
-from conftest import TINY_OVERRIDES
 from vae_tune.analysis.photo_pairs import read_pairs
-from vae_tune.training.checkpoint import load_model
 from vae_tune.cli import main
 from vae_tune.config import load_study, to_dict
 from vae_tune.data.dataset import load_dataset
+from vae_tune.training.checkpoint import load_model
 from vae_tune.training.scoring import ProbeScorer
 from vae_tune.training.trainer import TrialTrainer
 

@@ -82,7 +82,6 @@ def test_pareto_study_searches_both_scores_with_nsga2(tiny_study, ray_session):
     import dataclasses
 
     from vae_tune.names import PARETO_METRICS
-
     from vae_tune.tuning.tuner import tune_config
 
     study = dataclasses.replace(

@@ -2,8 +2,8 @@ import math
 
 import numpy as np
 
-from vae_tune.training.checkpoint import load_model, read_state
 from vae_tune.data.dataset import load_dataset
+from vae_tune.training.checkpoint import load_model, read_state
 from vae_tune.training.trainer import TrialTrainer
 
 PARAMS = {"kl_weight": 0.05}

@@ -23,8 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from vae_tune.analysis.confirmation import (BASELINE, CONFIRMED_SCORES, DEFAULT_SEEDS, DEFAULT_TOP, ConfirmError,
-                                            summarise)
+from vae_tune.analysis.confirmation import BASELINE, CONFIRMED_SCORES, DEFAULT_SEEDS, DEFAULT_TOP, ConfirmError, summarise
 from vae_tune.analysis.results import load_results, usable
 from vae_tune.baseline import baseline_params, same_params, same_value
 from vae_tune.config import Parameter, StudyConfig, validate
@@ -32,7 +31,6 @@ from vae_tune.experiment import load_study_config
 from vae_tune.log import logger
 from vae_tune.names import CONFIRM_DIR, CONFIRM_FILE, CONFIRM_PLAN_FILE, CONFIRM_SUMMARY_FILE, PARAMS_FILE
 from vae_tune.tuning.session import run_study
-
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,7 +38,7 @@ Degenerate cases, decided once here so that no score is ever NaN or inf:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

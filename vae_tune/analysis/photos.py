@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from vae_tune.analysis.results import best_checkpoint, best_trial, load_results
+from vae_tune.imaging import UnreadableImage, image_grid
 from vae_tune.names import PARAMS_FILE, STATE_FILE, STUDY_FILE
 from vae_tune.training.checkpoint import load_model, read_state
-from vae_tune.imaging import UnreadableImage, image_grid
 
 
 def resolve_checkpoint(location: str | Path) -> Path:

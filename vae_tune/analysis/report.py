@@ -26,8 +26,7 @@ from vae_tune.analysis import page, plots
 from vae_tune.analysis.confirmation import read_confirm, summarise, summary_html, verdict
 from vae_tune.analysis.page import Picture, Section
 from vae_tune.analysis.playbook import edge_of_range_warnings, failure_share, status_counts
-from vae_tune.analysis.results import (best_trial, load_results, no_winner,
-                                       open_experiment, trial_histories, trials_to_render)
+from vae_tune.analysis.results import best_trial, load_results, no_winner, open_experiment, trial_histories, trials_to_render
 from vae_tune.config import StudyConfig
 from vae_tune.experiment import load_study_config
 from vae_tune.names import BLUR, CONFIRM_FILE, CONFIRM_SUMMARY_FILE, METRIC, REPORT_DIR, ROUGHNESS, STATUS_MEANINGS

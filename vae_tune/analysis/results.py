@@ -23,9 +23,28 @@ from ray.tune import ExperimentAnalysis
 
 from vae_tune.baseline import find_baseline, read_record
 from vae_tune.experiment import load_study_config, reported_results
-from vae_tune.names import (COLLAPSED, DIAGNOSTICS, DIVERGED, EPOCH, ERROR_FILE, FAILED, FINISHED, MEAN_IMAGE_PSNR,
-                            METRIC, PARAMS_FILE, PENDING, PSNR, RUNNING, SCORES, STARTS_FILE, STOPPED_EARLY,
-                            TIMED_OUT_STATUS, TIMEOUT_FILE, UNSCORED_FLAGS, USABLE)
+from vae_tune.names import (
+    COLLAPSED,
+    DIAGNOSTICS,
+    DIVERGED,
+    EPOCH,
+    ERROR_FILE,
+    FAILED,
+    FINISHED,
+    MEAN_IMAGE_PSNR,
+    METRIC,
+    PARAMS_FILE,
+    PENDING,
+    PSNR,
+    RUNNING,
+    SCORES,
+    STARTS_FILE,
+    STOPPED_EARLY,
+    TIMED_OUT_STATUS,
+    TIMEOUT_FILE,
+    UNSCORED_FLAGS,
+    USABLE,
+)
 from vae_tune.storage import is_uri, mirror_experiment
 from vae_tune.training.checkpoint import metric_of, newest_checkpoints
 

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from vae_tune.config import DataError
-from vae_tune.log import logger
 from vae_tune.data.decode import PREPROCESSING, decode_many
+from vae_tune.log import logger
 
 CACHE_FORMAT = 1
 _NAMED_SKIPS = 5  # skipped files named in the warning; the manifest names them all
@@ -46,7 +46,7 @@ class Listing:
     labels: tuple[str, ...]
     notes: dict = dataclasses.field(default_factory=dict)  # what the source skipped, for the manifest
 
-    def subset(self, keep) -> "Listing":
+    def subset(self, keep) -> Listing:
         pick = lambda values: tuple(values[i] for i in keep)  # noqa: E731
         return dataclasses.replace(self, ids=pick(self.ids), paths=pick(self.paths), labels=pick(self.labels))
 

@@ -14,10 +14,10 @@ import contextlib
 import math
 import os
 import sys
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps

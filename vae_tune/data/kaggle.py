@@ -12,14 +12,15 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from vae_tune.config import DataError
-from vae_tune.log import logger
 from vae_tune.data.cache import Listing
 from vae_tune.data.decode import IMAGE_SUFFIXES
+from vae_tune.log import logger
 
 NAME_COLUMN = "productDisplayName"  # the free-text column the stray commas belong to
 NA_VALUES = {"", "na", "n/a", "nan", "null", "none"}

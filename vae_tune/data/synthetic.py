@@ -23,8 +23,8 @@ import bisect
 import itertools
 import math
 import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont

@@ -195,8 +195,8 @@ def load_model(directory: str | Path):
     """Rebuild a trained VAE from a checkpoint alone, for analysis."""
     import keras
 
-    from vae_tune.training.model import build_vae
     from vae_tune.storage import fetch_checkpoint
+    from vae_tune.training.model import build_vae
 
     fetch_checkpoint(directory)  # a checkpoint listed from a remote study's mirror gets its weights now
     state = read_state(directory)

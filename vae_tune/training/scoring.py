@@ -13,8 +13,21 @@ import tensorflow as tf
 from vae_tune import metrics
 from vae_tune.config import ObjectiveConfig
 from vae_tune.data.dataset import Probe
-from vae_tune.names import (BLUR, BLUR_COLOUR, BLUR_DETAIL, COLLAPSED, COLOUR_FIDELITY, MEAN_IMAGE_PSNR, OBJECTIVE, PSNR,
-                            ROUGHNESS, ROUGHNESS_SHORTFALL, ROUGHNESS_UNEVENNESS, TRAIN_PSNR, WORST_SCORES)
+from vae_tune.names import (
+    BLUR,
+    BLUR_COLOUR,
+    BLUR_DETAIL,
+    COLLAPSED,
+    COLOUR_FIDELITY,
+    MEAN_IMAGE_PSNR,
+    OBJECTIVE,
+    PSNR,
+    ROUGHNESS,
+    ROUGHNESS_SHORTFALL,
+    ROUGHNESS_UNEVENNESS,
+    TRAIN_PSNR,
+    WORST_SCORES,
+)
 
 # Posterior-mean variance above which a latent dimension counts as used (docs/design.md).
 ACTIVE_UNIT_THRESHOLD = 0.01

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from vae_tune.config import WHOLE_NODE, StudyConfig, check_batch_split
 from vae_tune.log import logger
-from vae_tune.config import WHOLE_NODE, ConfigError, StudyConfig, check_batch_split
 
 
 class ClusterError(RuntimeError):
