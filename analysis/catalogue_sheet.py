@@ -1,4 +1,4 @@
-"""Render a contact sheet of the embedded synthetic catalogue (the README picture).
+"""Render a contact sheet of the embedded synthetic catalogue (the picture in docs/studies.md).
 
     python analysis/catalogue_sheet.py --out docs/images/catalogue.png
 """

@@ -1,4 +1,4 @@
-"""Pictures and tables that explain the two scores, for the README.
+"""Pictures and tables that explain the two scores, for docs/scores.md.
 
 blur: the same catalogue images under Gaussian blur of growing sigma, each
 column captioned with its blur score. roughness: interpolation strips between

@@ -3,7 +3,7 @@ import re
 import pytest
 
 from vae_tune.cli import main
-from vae_tune.config import ConfigError, available_studies, load_study, study_from_dict
+from vae_tune.config import ConfigError, available_studies, load_study, study_from_dict, to_dict
 
 
 @pytest.mark.parametrize("name", available_studies())
@@ -167,3 +167,26 @@ def test_a_folder_study_says_its_image_count_is_a_cap(tmp_path, capsys):
     # The synthetic catalogue generates exactly data.samples images: no "up to" there.
     assert main(["show", "smoke", "--set", "data.samples=2048"]) == 0
     assert "synthetic, 2048 images at " in capsys.readouterr().out
+
+
+def test_old_probe_keys_still_load_with_one_deprecation_line_each(tmp_path, warned):
+    """[objective] probe_images & co. moved to [probe]: old study files, old --set keys and the study.json of old
+    experiments keep working, each renamed key warned about once; both spellings at once is an error."""
+    import vae_tune.config as config
+
+    config._warned_renames.clear()
+    old = tmp_path / "old.toml"
+    old.write_text("[objective]\nprobe_images = 12\nprobe_pairs = 3\ninterpolation_steps = 6\nroughness_weight = 0.5\n")
+    with warned(r"objective.probe_images is now probe.images") as records:
+        study = load_study(str(old), ["objective.probe_cross_pairs=2"])
+    assert (study.probe.images, study.probe.pairs, study.probe.cross_pairs, study.probe.interpolation_steps) == (12, 3, 2, 6)
+    assert study.objective.roughness_weight == 0.5
+    assert len([r for r in records if "is now probe." in r.getMessage()]) == 4  # one line per renamed key
+    saved = to_dict(study)
+    saved["objective"]["probe_images"] = saved["probe"].pop("images")  # an experiment written before the rename
+    assert study_from_dict(saved).probe.images == 12
+    assert load_study(str(old), ["probe.pairs=4"]).probe.pairs == 4  # an override of the new key wins
+    both = tmp_path / "both.toml"
+    both.write_text("[objective]\nprobe_pairs = 3\n\n[probe]\npairs = 5\n")
+    with pytest.raises(ConfigError, match="both objective.probe_pairs and probe.pairs are set; keep probe.pairs"):
+        load_study(str(both))

@@ -58,7 +58,7 @@ def test_loss_is_reconstruction_plus_weighted_kl():
 
 
 def test_tutorial_kl_weight():
-    assert tutorial_kl_weight(128, 256) == pytest.approx(0.192)  # "about 0.19" in DESIGN.md
+    assert tutorial_kl_weight(128, 256) == pytest.approx(0.192)  # "0.19 at 128x128 with 256 latents" in docs/scores.md
 
 
 def test_fit_lowers_the_loss_and_tracks_both_terms():

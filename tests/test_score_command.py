@@ -89,7 +89,7 @@ def test_score_prints_the_scorers_numbers_for_the_pairs(trial_dir, checkpoint, t
     study = load_study("smoke", TINY_OVERRIDES + [f"probe.interpolation_steps={STEPS}",
                                                   f"objective.roughness_weight={ROUGHNESS_WEIGHT}"])
     model, _ = load_model(checkpoint)
-    expected = ProbeScorer(probe, study.objective).score(model)
+    expected = ProbeScorer(probe, study.objective, study.probe.interpolation_steps).score(model)
     assert expected["val/roughness"] > 0.001 and expected["val/blur"] > 0.001  # not a model that ignores its input
     for key in ("val/blur", "val/roughness", "val/psnr", "objective"):
         assert score_line(out, key) == pytest.approx(expected[key], abs=1e-4), key

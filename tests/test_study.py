@@ -92,7 +92,7 @@ def test_pareto_study_searches_both_scores_with_nsga2(tiny_study, ray_session):
         search=dataclasses.replace(tiny_study.search, algorithm="nsga2", num_samples=3, baseline=True),
     )
     config = tune_config(study)
-    # Multi-objective only while TuneConfig has no metric of its own (DESIGN.md).
+    # Multi-objective only while TuneConfig has no metric of its own (vae_tune.tuning.tuner.tune_config).
     assert config.metric is None and config.mode is None
     assert config.search_alg.metric == PARETO_METRICS and config.search_alg.mode == ["min", "min"]
 

@@ -3,7 +3,7 @@
 Nothing here needs Ray or TensorFlow, so notebooks and tests can call these on
 plain arrays. Images are float arrays in [0, 1] of shape [N, H, W, 3]; a decoded
 interpolation path is [P, T+1, H, W, 3] (P pairs, T steps). All reductions are
-done in float64. Why each score is defined as it is: README, "The scores".
+done in float64. Why each score is defined as it is: docs/design.md and docs/scores.md.
 
 blur = detail + COLOUR_WEIGHT * colour, both 0 for a perfect reconstruction:
 
@@ -44,7 +44,7 @@ import numpy as np
 
 COARSEST_SIDE = 8  # the detail pyramid stops at the level whose side is 8-15 px
 NOISE_WEIGHT = 0.05  # weight of the spurious-detail term e in detail
-COLOUR_WEIGHT = 0.5  # a grey rendering scores as badly as a ~2-px blur (README, "The scores")
+COLOUR_WEIGHT = 0.5  # a grey rendering scores as badly as a ~2-px blur (docs/scores.md)
 FLAT_ENERGY = 1e-12  # mean squared Laplacian at or below which a level has no detail
 DETAIL_FLOOR = (1.0 / 255.0) ** 2  # reference detail energy per value for flat levels
 CHROMA_FLOOR = 0.02**2  # reference chroma energy per value for (nearly) grey originals

@@ -7,7 +7,17 @@ photos.py    `vae-tune interpolate` on the user's own photos     photo_pairs.py 
 confirmation.py  `vae-tune confirm`'s tables and verdict         degradations.py  the score examples' degraded images
 """
 
-from vae_tune.analysis.results import best_trial, load_results, pareto_front
-from vae_tune.experiment import latest_experiment, load_study_config
+import importlib
 
-__all__ = ["best_trial", "latest_experiment", "load_results", "load_study_config", "pareto_front"]
+# For notebooks: `from vae_tune.analysis import load_results`. Loaded on first use (PEP 562), so that
+# importing one analysis module (the command line's, say) does not load the others and Ray with them.
+_EXPORTS = {"best_trial": "vae_tune.analysis.results", "load_results": "vae_tune.analysis.results",
+            "pareto_front": "vae_tune.analysis.results", "latest_experiment": "vae_tune.experiment",
+            "load_study_config": "vae_tune.experiment"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

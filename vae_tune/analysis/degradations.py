@@ -3,7 +3,7 @@
 Each function takes float images [N, H, W, 3] in [0, 1] (or pairs of them) and
 returns what a bad model could have produced. The property tests
 (tests/test_score_properties.py) and the score tables of
-`analysis/score_examples.py` both use them, so the table in the README is
+`analysis/score_examples.py` both use them, so the table in docs/scores.md is
 exactly what the tests assert on.
 """
 

@@ -29,5 +29,5 @@ def held_out_data(study: StudyConfig) -> HeldOut:
     """Regenerate (or reload) the study's data and cut the same validation split and probe as its trials."""
     dataset = load_dataset(study.data)
     train, validation = split_indices(dataset.ids, study.data.validation_fraction, study.data.seed)
-    probe = make_probe(dataset, validation, study.objective, seed=study.data.seed, train=train)
+    probe = make_probe(dataset, validation, study.probe, seed=study.data.seed, train=train)
     return HeldOut(probe, dataset.images[validation], dataset.labels[validation], dataset.label_names)
