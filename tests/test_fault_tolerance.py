@@ -18,8 +18,7 @@ from vae_tune.analysis import best_trial, load_results
 from vae_tune.config import load_study
 from vae_tune.data.dataset import load_dataset
 from vae_tune.experiment import reported_results
-from vae_tune.names import STARTS_FILE
-from vae_tune.training.checkpoint import WEIGHTS_FILE
+from vae_tune.names import STARTS_FILE, WEIGHTS_FILE
 from vae_tune.training.trainer import TrialTrainer
 from vae_tune.tuning.resume import restore_latest
 from vae_tune.tuning.session import run_study

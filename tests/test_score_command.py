@@ -187,7 +187,7 @@ def test_score_fails_with_one_line_for_a_bad_pairs_folder(checkpoint, tmp_path, 
 def test_score_fails_with_one_line_for_what_is_not_a_checkpoint(checkpoint, tmp_path, capsys):
     import shutil
 
-    from vae_tune.training.checkpoint import WEIGHTS_FILE
+    from vae_tune.names import WEIGHTS_FILE
 
     pairs_dir = write_pairs(tmp_path / "pairs")
     assert main(["score", str(tmp_path), "--pairs", str(pairs_dir)]) == 2

@@ -65,7 +65,7 @@ class DataConfig:
     # Images to generate (synthetic) or the most to use (folder, kaggle): a subset chosen by a
     # stable hash of each image's identity, so it keeps its members when files are added.
     samples: int = 2048
-    validation_fraction: float = 0.1  # held out from training; the evaluation probe comes from here
+    validation_fraction: float = 0.1  # held out from training; the scoring probe comes from here
     seed: int = 0  # fixes generation and the train/validation split for every trial
     # kaggle: keep rows whose styles.csv column holds the value, or one of a list of values,
     # e.g. { masterCategory = "Footwear", gender = ["Men", "Women"] }; case-insensitive.

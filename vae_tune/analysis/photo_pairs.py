@@ -24,7 +24,7 @@ from vae_tune.experiment import load_study_config
 from vae_tune.imaging import UnreadableImage
 from vae_tune.log import logger
 from vae_tune.names import BLUR, COLOUR_FIDELITY, OBJECTIVE, PSNR, ROUGHNESS, STUDY_FILE, UNSCORED_FLAGS, WORST_SCORES
-from vae_tune.training.checkpoint import read_state
+from vae_tune.training.checkpoint import load_model, read_state
 
 SOURCE, TARGET = "source", "target"
 # Scores shown, in this order, when the scorer reports them; the components of blur and
@@ -157,8 +157,7 @@ class PairScores:
 
 def score_pairs(checkpoint: str | Path, directory: str | Path) -> PairScores:
     """Load `checkpoint` (or a trial's or experiment's best) and score it on the pairs in `directory`."""
-    from vae_tune.training.checkpoint import load_model
-    from vae_tune.training.scoring import ProbeScorer  # TensorFlow: after the photos are read
+    from vae_tune.training.scoring import ProbeScorer  # imports TensorFlow: only after the photos are read
 
     checkpoint = resolve_checkpoint(checkpoint)
     state = read_state(checkpoint)

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from vae_tune.analysis.playbook import failure_share, status_counts
 from vae_tune.analysis.results import usable
 from vae_tune.config import Parameter
-from vae_tune.names import METRIC
+from vae_tune.names import BLUR, DIVERGED, EPOCH, METRIC, ROUGHNESS
 
 UNSCORED_COLOUR = "#d62728"  # failed and diverged trials, in every chart
 STATUS_COLOURS = {"finished": "#2ca02c", "stopped early": "#1f77b4", "running": "#9467bd",
@@ -30,8 +30,8 @@ BASELINE_COLOUR = "#e377c2"  # the baseline trial's star, in every chart that ma
 BASELINE_LABEL = "baseline (the tutorial's configuration)"
 PLAIN_NUMBERS = ticker.FuncFormatter(lambda value, _: f"{value:g}")  # 0.002 rather than 2x10^-3
 SCORE_LABELS = {
-    "val/blur": "val/blur (lower is sharper)",
-    "val/roughness": "val/roughness (lower is smoother)",
+    BLUR: f"{BLUR} (lower is sharper)",
+    ROUGHNESS: f"{ROUGHNESS} (lower is smoother)",
     METRIC: "best objective (lower is better)",
 }
 
@@ -114,8 +114,8 @@ def pareto_plot(table: pd.DataFrame, space: dict[str, Parameter] | None = None, 
     axes = figure.add_subplot()
     axes.set_title("Blur vs roughness of every trial (at its best epoch)")
     axes.xaxis.set_major_locator(ticker.MaxNLocator(nbins=6))
-    axes.set_xlabel(SCORE_LABELS["val/blur"])
-    axes.set_ylabel(SCORE_LABELS["val/roughness"])
+    axes.set_xlabel(SCORE_LABELS[BLUR])
+    axes.set_ylabel(SCORE_LABELS[ROUGHNESS])
     scored = _scored(table)
     if scored.empty:
         axes.text(0.5, 0.5, "no trial has a score yet", ha="center", va="center", transform=axes.transAxes)
@@ -214,8 +214,8 @@ def training_curves(histories: pd.DataFrame, table: pd.DataFrame, top: int = 3) 
     leaders = table[table["rank"] <= top].sort_values("rank") if not table.empty else table
     figure = Figure(figsize=(11, 7.5), layout="constrained")
     figure.suptitle(f"Training curves of the best {len(leaders)} trials, and every trial's status")
-    panels = [("train/loss", "train/loss (log scale)"), ("val/blur", SCORE_LABELS["val/blur"]),
-              ("val/roughness", SCORE_LABELS["val/roughness"])]
+    panels = [("train/loss", "train/loss (log scale)"), (BLUR, SCORE_LABELS[BLUR]),
+              (ROUGHNESS, SCORE_LABELS[ROUGHNESS])]
     for index, (column, label) in enumerate(panels):
         axes = figure.add_subplot(2, 2, index + 1)
         axes.set_title(f"{column} per epoch")
@@ -224,8 +224,8 @@ def training_curves(histories: pd.DataFrame, table: pd.DataFrame, top: int = 3) 
         for _, row in leaders.iterrows():
             history = histories[histories["trial_id"] == row["trial_id"]] if not histories.empty else histories
             if column in history:
-                healthy = history[~history["diverged"].astype(bool)]
-                axes.plot(healthy["epoch"], healthy[column], marker="o", markersize=3, label=rank_label(row))
+                healthy = history[~history[DIVERGED].astype(bool)]
+                axes.plot(healthy[EPOCH], healthy[column], marker="o", markersize=3, label=rank_label(row))
         if column == "train/loss" and axes.has_data():
             axes.set_yscale("log")
             _plain_log_labels(axes.yaxis)

@@ -3,7 +3,7 @@
     python -m vae_tune.data.pairs ../shared/data/fashion-pairs ~/photos --hold-out 16
 
 makes ~/photos/study/{source,target}/ (for `vae-tune run photos --data ~/photos/study`)
-and ~/photos/held_out/{source,target}/ (for `vae-tune evaluate ... --pairs ~/photos/held_out`),
+and ~/photos/held_out/{source,target}/ (for `vae-tune score ... --pairs ~/photos/held_out`),
 as symbolic links to the originals. A pair is held out when the hash of its name is low,
 so the split is the same on every machine and does not move when pairs are added.
 """

@@ -11,7 +11,10 @@ file matches its recorded size and digest, so one cut short by a crash, a full
 disk or a half-finished copy is never mistaken for a good one.
 
 A pruned checkpoint has lost its weights file; its trial.json stays, marked
-"pruned", so the folder Ray Tune may still name on resume exists.
+"pruned" (why folders are never deleted: vae_tune.tuning.resume).
+
+Keras is imported only by `load_model`: the results table reads checkpoint
+files without TensorFlow.
 """
 
 from __future__ import annotations
@@ -25,10 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from vae_tune.config import ModelConfig, TrainingConfig
-
-WEIGHTS_FILE = "vae.weights.h5"
-STATE_FILE = "trial.json"
-PRUNED = "pruned"
+from vae_tune.names import EPOCH, PRUNED, STATE_FILE, UNSCORED_FLAGS, WEIGHTS_FILE
 
 
 class CheckpointError(ValueError):
@@ -123,18 +123,14 @@ def checkpoint_states(trial_dir: str | Path) -> list[tuple[Path, dict[str, Any]]
             state = read_state(directory)
         except CheckpointError:
             continue
-        if isinstance(state.get("epoch"), int):
+        if isinstance(state.get(EPOCH), int):
             found.append((directory, state))
-    return sorted(found, key=lambda item: (item[1]["epoch"], _checkpoint_number(item[0])), reverse=True)
+    return sorted(found, key=lambda item: (item[1][EPOCH], _checkpoint_number(item[0])), reverse=True)
 
 
 def newest_checkpoints(trial_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
     """`checkpoint_states` of the checkpoints that still have their weights."""
     return [(path, state) for path, state in checkpoint_states(trial_dir) if not state.get(PRUNED)]
-
-
-# Flags of an epoch whose scores are WORST_SCORES stand-ins, not measurements.
-UNSCORED_FLAGS = ("diverged", "collapsed", "timed_out")
 
 
 def metric_of(state: dict[str, Any], metric: str) -> float:
@@ -151,9 +147,8 @@ def prune_checkpoints(trial_dir: str | Path, metric: str, keep_newest: int = 2) 
     """Delete the weights of every checkpoint but the newest `keep_newest` and the one lowest in `metric`.
 
     The newest two resume the trial (the second if the first is damaged), the
-    best one is what the report draws. Folders and trial.json files stay: a
-    resumed study's Tune may still name one, and Tune fails a trial whose named
-    checkpoint folder is gone. Returns the folders pruned.
+    best one is what the report draws. Folders and trial.json files stay
+    (vae_tune.tuning.resume says why). Returns the folders pruned.
     """
     checkpoints = newest_checkpoints(trial_dir)
     if len(checkpoints) <= keep_newest:

@@ -9,6 +9,7 @@ from ray import tune
 
 from vae_tune.baseline import read_record, same_params, write_record
 from vae_tune.config import format_params
+from vae_tune.names import BLUR, COLLAPSED, DIVERGED, EPOCH, MEAN_IMAGE_PSNR, OBJECTIVE, PSNR, ROUGHNESS, TIMED_OUT
 
 
 class ProgressPrinter(tune.Callback):
@@ -41,35 +42,35 @@ class ProgressPrinter(tune.Callback):
             self._print(trial, f"started{f' ({label})' if label else ''}: {format_params(trial.config)}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        epoch = int(result.get("epoch", 0))
+        epoch = int(result.get(EPOCH, 0))
         self.last_epoch[trial.trial_id] = epoch
         devices = result.get("device/summary")
         if devices and self.devices.get(trial.trial_id) != devices:  # first result, or resumed elsewhere
             self.devices[trial.trial_id] = devices
             self._print(trial, f"trains on {devices}")
-        if result.get("timed_out"):
+        if result.get(TIMED_OUT):
             self._print(trial, "stopped by execution.trial_timeout")
             return
-        if result.get("diverged"):
+        if result.get(DIVERGED):
             self._print(trial, f"epoch {epoch}/{self.max_epochs}: loss is NaN/inf, trial diverged")
             return
         if "resumed_from_epoch" in result:
             self._print(trial, f"resumed from its epoch-{result['resumed_from_epoch']} checkpoint")
         source = ", from its checkpoint" if result.get("reported_again") else ""  # trained before a restart
-        psnr = f"psnr {result['val/psnr']:.1f} dB  " if "val/psnr" in result else ""
-        if result.get("collapsed"):
-            scores = (f"collapsed: {psnr}no better than the mean image's {result['val/mean_image_psnr']:.1f} dB, "
+        psnr = f"psnr {result[PSNR]:.1f} dB  " if PSNR in result else ""
+        if result.get(COLLAPSED):
+            scores = (f"collapsed: {psnr}no better than the mean image's {result[MEAN_IMAGE_PSNR]:.1f} dB, "
                       "scored worst")
         else:
-            scores = (f"objective {result['objective']:.4f}  blur {result['val/blur']:.4f}  "
-                      f"roughness {result['val/roughness']:.4f}  {psnr}")
+            scores = (f"objective {result[OBJECTIVE]:.4f}  blur {result[BLUR]:.4f}  "
+                      f"roughness {result[ROUGHNESS]:.4f}  {psnr}")
         self._print(trial, f"epoch {epoch:>2}/{self.max_epochs}  {scores.rstrip()}  "
                            f"({result['time/train_seconds']:.1f}s train{source})")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         epoch = self.last_epoch.get(trial.trial_id, 0)
         last = trial.last_result
-        if epoch < self.max_epochs and not last.get("diverged") and not last.get("timed_out"):
+        if epoch < self.max_epochs and not last.get(DIVERGED) and not last.get(TIMED_OUT):
             self._print(trial, f"stopped early by the scheduler after epoch {epoch}")
         else:
             self._print(trial, f"done after epoch {epoch}")
