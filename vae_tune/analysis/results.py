@@ -81,8 +81,12 @@ def best_checkpoint(trial_dir: Path) -> tuple[Path | None, float]:
 
 
 def tune_statuses(experiment_dir: Path) -> dict[str, str]:
-    """Ray Tune's own status of each trial (TERMINATED, ERROR, RUNNING, PENDING, PAUSED), from its newest
-    experiment snapshot; empty before Tune's first snapshot."""
+    """Ray Tune's own status of each trial (TERMINATED, ERROR, PENDING, PAUSED), from its newest experiment
+    snapshot; empty before Tune's first snapshot.
+
+    A running trial reads as PENDING: ExperimentAnalysis loads trials as a
+    resumed study would, and Trial.__setstate__ requeues RUNNING ones.
+    """
     analysis_log = logging.getLogger("ray.tune.analysis.experiment_analysis")
     level = analysis_log.level
     # It also reads every trial's result.json, and warns about a running trial's half-written last line.
@@ -107,7 +111,7 @@ def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, tune_status
     if tune_status == "ERROR" or (tune_status is None and history.empty and (trial_dir / ERROR_FILE).is_file()):
         return FAILED
     if history.empty:
-        return RUNNING if tune_status == "RUNNING" else PENDING
+        return PENDING
     if bool(history[DIVERGED].iloc[-1]):
         return DIVERGED
     if COLLAPSED in history and history[COLLAPSED].fillna(False).astype(bool).all():
@@ -115,7 +119,7 @@ def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, tune_status
     if int(history[EPOCH].max()) >= max_epochs:
         return FINISHED
     if tune_status in ("RUNNING", "PENDING", "PAUSED"):
-        return RUNNING if tune_status == "RUNNING" else PENDING
+        return RUNNING  # reported epochs and not ended: training now, or waiting to go on (a retry, a resume)
     # Without a status the study is in its first seconds, before Tune's first snapshot.
     return STOPPED_EARLY if tune_status else RUNNING
 

@@ -11,6 +11,10 @@ Tune's timing, which every choice here follows:
 - The driver logs results into a staging folder that it copies into the trial
   folder every few seconds, so a driver that died took its last epochs'
   result.json lines with it, while their checkpoints' trial.json kept the metrics.
+  A resumed study's driver copies a trial's result.json into its new staging
+  folder only when its snapshot names a checkpoint of the trial (Ray 2.60,
+  tune/logger/logger.py, _restore_from_remote); without one it starts the file
+  empty and later copies it over the trial's, every earlier line gone.
 - Tune deletes a pruned checkpoint's folder at once but may still name it in a
   snapshot, and fails a trial whose named folder is gone (ray-project/ray#27790).
 - A stopped fit() snapshots the experiment and then marks its running trials
@@ -21,7 +25,8 @@ So, on local or shared storage: a trial keeps its checkpoints in its own folder
 and resumes from the newest intact one whatever Tune names (`restore_latest`);
 it prunes them itself, deleting weights but never folders or trial.json
 (vae_tune.training.checkpoint.prune_checkpoints); it reports again the saved
-epochs its result.json lacks (`report_unlogged_epochs`); and a study counts as
+epochs its result.json lacks, or every saved epoch when Tune named no checkpoint
+(`report_unlogged_epochs`); and a study counts as
 interrupted while its snapshot still has trials running (`unfinished_in_snapshot`).
 On s3:// or gs:// storage the trials do not see files: Tune's checkpoint is used,
 and Tune keeps the best two (vae_tune.tuning.tuner.checkpoint_config).
@@ -84,14 +89,16 @@ def _start_again() -> dict[str, Any]:
     return {"resumed_from_epoch": 0}
 
 
-def report_unlogged_epochs(trial_dir: Path, resumed_epoch: int, resumed: dict[str, Any]) -> dict[str, Any]:
-    """Report again each saved epoch up to `resumed_epoch` missing from the trial's result.json.
+def report_unlogged_epochs(trial_dir: Path, resumed_epoch: int, resumed: dict[str, Any],
+                           tune_named_checkpoint: bool = True) -> dict[str, Any]:
+    """Report again each saved epoch up to `resumed_epoch` missing from the trial's result.json, or every
+    saved epoch up to it when Tune named no checkpoint (its driver then starts the trial's result.json anew).
 
     An epoch the driver had logged but not yet copied is reported twice, with
     the same metrics; readers keep the last row of each epoch. Returns what the
     next report still has to carry of `resumed`.
     """
-    logged = {row.get(EPOCH) for row in reported_results(trial_dir)}
+    logged = {row.get(EPOCH) for row in reported_results(trial_dir)} if tune_named_checkpoint else set()
     saved = {state[EPOCH]: state for _, state in reversed(checkpoint_states(trial_dir))}  # the newest of each epoch
     for epoch in sorted(epoch for epoch in set(saved) - logged if epoch <= resumed_epoch):
         state = saved[epoch]

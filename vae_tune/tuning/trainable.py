@@ -65,10 +65,11 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, expe
     # On local or shared storage the checkpoints sit in trial_dir, and the trial picks and prunes them
     # itself (vae_tune.tuning.resume); on s3:// or gs:// Tune does (tuner.checkpoint_config).
     own_checkpoints = not is_uri(experiment_dir)
-    resumed = restore_latest(trainer, tune.get_checkpoint(), trial_dir if own_checkpoints else None)
+    named = tune.get_checkpoint()
+    resumed = restore_latest(trainer, named, trial_dir if own_checkpoints else None)
     record_start(trial_dir, resumed, setup_seconds=time.perf_counter() - started)
     if own_checkpoints and trainer.epoch:
-        resumed = report_unlogged_epochs(trial_dir, trainer.epoch, resumed)
+        resumed = report_unlogged_epochs(trial_dir, trainer.epoch, resumed, tune_named_checkpoint=named is not None)
     if trainer.last_metrics.get(DIVERGED):
         return
     while trainer.epoch < trainer.training.epochs:

@@ -1,8 +1,9 @@
-"""A diverged trial stops: no epoch after the one whose loss broke, and nothing again when it is resumed.
+"""`train_vae`, the function Tune runs, without Ray: a diverged trial stops, a resumed one reports what
+Tune's result.json will lack.
 
-Drives `train_vae` itself, the function Tune runs, through a stand-in for the few `ray.tune`
-calls it makes (report, get_checkpoint, get_context): no Ray is started. The stand-in keeps
-what Tune would: each report's result in result.json and its checkpoint in checkpoint_NNNNNN.
+A stand-in for the few `ray.tune` calls it makes (report, get_checkpoint, get_context)
+keeps what Tune would: each report's result in result.json and its checkpoint in
+checkpoint_NNNNNN.
 """
 
 import dataclasses
@@ -99,3 +100,22 @@ def test_a_healthy_trial_through_the_same_stand_in_reports_every_epoch(tiny_stud
     # The control: the stand-in lets train_vae run its epochs; the stop above is the divergence's.
     run_trial(with_epochs(tiny_study, 2), {"learning_rate": 1e-3, "kl_weight": 0.05}, tmp_path)
     assert [(r["epoch"], r["diverged"]) for r in fake_tune.reports] == [(1, False), (2, False)]
+
+
+@pytest.mark.parametrize("tune_names_a_checkpoint", [True, False])
+def test_a_resumed_trial_reports_again_what_tunes_new_result_file_will_lack(tiny_study, tmp_path, fake_tune,
+                                                                           tune_names_a_checkpoint):
+    """A study stopped before Tune's snapshot recorded a trial's checkpoint resumes that trial with no checkpoint
+    named; Tune's driver then starts the trial's result.json empty, so every saved epoch must be reported again.
+    With a checkpoint named, Tune keeps the file, and epochs already in it are not reported twice."""
+    run_trial(with_epochs(tiny_study, 2), {"kl_weight": 0.05}, tmp_path)
+    before = len(fake_tune.reports)
+    fake_tune.resume_from = fake_tune.trial_dir / "checkpoint_000001" if tune_names_a_checkpoint else None
+
+    run_trial(with_epochs(tiny_study, 3), {"kl_weight": 0.05}, tmp_path)
+    reported = [(r["epoch"], bool(r.get("reported_again"))) for r in fake_tune.reports[before:]]
+    if tune_names_a_checkpoint:
+        assert reported == [(3, False)]
+    else:
+        assert reported == [(1, True), (2, True), (3, False)]  # epochs 1-2 from their checkpoints, 3 trained
+        assert fake_tune.reports[before]["resumed_from_epoch"] == 2  # the first report says where the trial resumed
