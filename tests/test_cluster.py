@@ -125,6 +125,7 @@ def test_the_check_waits_for_nodes_that_are_still_joining(caplog):
         await_trial_request(study_with("resources.gpus_per_trial=2"), lambda: [NODES[0]], poll_seconds=0.01)
 
 
+@pytest.mark.slow  # a subprocess
 def test_an_unreachable_cluster_is_an_error_not_a_local_run():
     # (Not "auto": it joins any Ray that runs on this machine, which on a shared machine may be anyone's.)
     env = private_ray_env()

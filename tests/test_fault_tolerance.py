@@ -224,6 +224,7 @@ def test_an_epoch_reported_again_counts_once(tmp_path):
     assert list(table["epoch"]) == [1, 2, 3] and table.loc[1, "reported_again"] is True
 
 
+@pytest.mark.timeout(300)  # its own 20-s trial timer not firing would otherwise hang on a 10,000-s sleep
 def test_a_hung_trial_is_stopped_by_the_trial_timeout(tiny_study, ray_session):
     import dataclasses
 
@@ -251,6 +252,7 @@ def test_a_hung_trial_is_stopped_by_the_trial_timeout(tiny_study, ray_session):
     assert best_trial(table.reset_index())["kl_weight"] == 0.05
 
 
+@pytest.mark.slow  # a subprocess
 def test_a_lost_node_moves_the_trial_to_the_other_node(tmp_path):
     script = Path(__file__).with_name("node_loss_script.py")
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(Path(__file__).parents[1])}
