@@ -46,7 +46,8 @@ def main(storage: str) -> None:
     cluster.remove_node(lost, allow_graceful=False)  # the node vanishes, as a preempted VM does
     thread.join(timeout=300)
     rows = reported_results(trial_dirs[0])
-    print(json.dumps({
+    # To a file: the shutting-down cluster's raylets may still print to stdout after any line of ours.
+    (Path(storage) / "report.json").write_text(json.dumps({
         "epochs": [row["epoch"] for row in rows],
         "resumed_from_epoch": [row.get("resumed_from_epoch") for row in rows],
         "pids": [row["pid"] for row in rows],

@@ -259,7 +259,7 @@ def test_a_lost_node_moves_the_trial_to_the_other_node(tmp_path):
     done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True,
                           env=environment, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = json.loads((tmp_path / "report.json").read_text())
     assert report["interrupted"] is False
     assert report["epochs"] == [1, 2, 3, 4, 5]  # finished, no epoch lost twice or skipped
     resumed_at = [i for i, epoch in enumerate(report["resumed_from_epoch"]) if epoch is not None]

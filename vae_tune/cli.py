@@ -87,7 +87,6 @@ def describe_study(study: StudyConfig) -> str:
 
 def describe_baseline(study: StudyConfig, plan) -> str:
     """The baseline trial's params, and what it takes from the study rather than the tutorial."""
-
     if not study.search.baseline:
         return "none (search.baseline = false)"
     if plan.point is None:
