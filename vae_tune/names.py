@@ -46,7 +46,7 @@ STATUS_MEANINGS = {
     COLLAPSED: "no epoch reconstructed the probe better than the mean training image does",
     FAILED: "raised an error (see the trial's error.txt)",
     TIMED_OUT_STATUS: "stopped by execution.trial_timeout",
-    PENDING: "has reported no epoch yet (starting, or waiting for resources)",
+    PENDING: "not started yet (waiting for resources)",
 }
 USABLE = (FINISHED, STOPPED_EARLY, RUNNING)  # statuses whose scores count: a running trial's best so far is real too
 FAILURES = (FAILED, DIVERGED, TIMED_OUT_STATUS)

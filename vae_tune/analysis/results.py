@@ -110,8 +110,8 @@ def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, tune_status
         return TIMED_OUT_STATUS
     if tune_status == "ERROR" or (tune_status is None and history.empty and (trial_dir / ERROR_FILE).is_file()):
         return FAILED
-    if history.empty:
-        return PENDING
+    if history.empty:  # started (starts.log) and training its first epoch, or still waiting for resources
+        return RUNNING if _starts(trial_dir) else PENDING
     if bool(history[DIVERGED].iloc[-1]):
         return DIVERGED
     if COLLAPSED in history and history[COLLAPSED].fillna(False).astype(bool).all():
