@@ -217,7 +217,9 @@ def positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vae-tune", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    # The metavar lists the commands without the deprecated `evaluate`, which still parses.
+    commands = parser.add_subparsers(dest="command", required=True,
+                                     metavar="{run,resume,show,report,confirm,interpolate,score}")
     run = commands.add_parser("run", help="run a study with Ray Tune")
     _add_study_arguments(run)
     run.add_argument("--address", help="Ray cluster to run on (auto: the one on this node; host:port); "
