@@ -55,7 +55,7 @@ def reported_results(trial_dir: str | Path) -> list[dict]:
     """Every result of the trial the driver logged; a half-written last line (still running) is skipped.
 
     Read here rather than through Ray's ExperimentAnalysis.trial_dataframes,
-    which reads progress.csv whole and fails on a study still writing it.
+    which parses every line and drops a trial whose last line is half-written.
     """
     path = Path(trial_dir) / RESULTS_FILE
     rows = []

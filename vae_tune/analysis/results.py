@@ -87,9 +87,11 @@ def tune_statuses(experiment_dir: Path) -> dict[str, str]:
     A running trial reads as PENDING: ExperimentAnalysis loads trials as a
     resumed study would, and Trial.__setstate__ requeues RUNNING ones.
     """
+    # Ray's public reader also loads every trial's result.json into dataframes we do not use (0.07 s of
+    # load_results' 0.19 s on the 17-trial local study: the price of not parsing Tune's private snapshot),
+    # and warns about a running trial's half-written last line: quiet here.
     analysis_log = logging.getLogger("ray.tune.analysis.experiment_analysis")
     level = analysis_log.level
-    # It also reads every trial's result.json, and warns about a running trial's half-written last line.
     analysis_log.setLevel(logging.ERROR)
     try:
         trials = ExperimentAnalysis(str(experiment_dir)).trials
@@ -100,7 +102,7 @@ def tune_statuses(experiment_dir: Path) -> dict[str, str]:
     return {trial.trial_id: trial.status for trial in trials}
 
 
-def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, tune_status: str | None) -> str:
+def _status(history: pd.DataFrame, trial_dir: Path, starts: int, max_epochs: int, tune_status: str | None) -> str:
     """finished, stopped early, diverged, timed out, failed, running or pending.
 
     Tune's status decides whether a trial failed: the error.txt it leaves behind
@@ -111,7 +113,7 @@ def _status(history: pd.DataFrame, trial_dir: Path, max_epochs: int, tune_status
     if tune_status == "ERROR" or (tune_status is None and history.empty and (trial_dir / ERROR_FILE).is_file()):
         return FAILED
     if history.empty:  # started (starts.log) and training its first epoch, or still waiting for resources
-        return RUNNING if _starts(trial_dir) else PENDING
+        return RUNNING if starts else PENDING
     if bool(history[DIVERGED].iloc[-1]):
         return DIVERGED
     if COLLAPSED in history and history[COLLAPSED].fillna(False).astype(bool).all():
@@ -149,10 +151,11 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
         history = read_trial_results(trial_dir)
         trial_id = trial_dir.name.removeprefix("trial_")
         params_of[trial_id] = params
+        starts = _starts(trial_dir)
         row = {"trial_id": trial_id, **params,
-               "status": _status(history, trial_dir, study.training.epochs, statuses.get(trial_id)),
+               "status": _status(history, trial_dir, starts, study.training.epochs, statuses.get(trial_id)),
                "epochs": int(history[EPOCH].max()) if not history.empty else 0,
-               "starts": _starts(trial_dir)}
+               "starts": starts}
         healthy = history
         for flag in UNSCORED_FLAGS:  # their worst-case scores are not real scores
             if flag in healthy:
