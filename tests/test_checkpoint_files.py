@@ -77,3 +77,18 @@ def test_the_same_epoch_twice_prefers_the_later_folder(tmp_path):
     write_checkpoint(tmp_path, 4, epoch=2)
     assert [path.name for path, _ in checkpoint_states(tmp_path)] == [
         "checkpoint_000006", "checkpoint_000002", "checkpoint_000004"]
+
+
+def test_a_checkpoint_keeps_its_chroma_weight_and_one_saved_before_it_existed_loads_as_weight_one(tmp_path):
+    from vae_tune.training.checkpoint import load_model
+
+    config = ModelConfig(image_size=16, latent_dim=4, chroma_weight=4.0)
+    model = build_vae(config, learning_rate=1e-3)
+    state = save_checkpoint(model, tmp_path / "checkpoint_000000",
+                            {"epoch": 1, "training": {"learning_rate": 1e-3, "precision": "float32"}})
+    assert state["model"]["chroma_weight"] == 4.0
+    assert load_model(tmp_path / "checkpoint_000000")[0].config.chroma_weight == 4.0
+    older = json.loads((tmp_path / "checkpoint_000000" / STATE_FILE).read_text())
+    del older["model"]["chroma_weight"]
+    (tmp_path / "checkpoint_000000" / STATE_FILE).write_text(json.dumps(older))
+    assert load_model(tmp_path / "checkpoint_000000")[0].config.chroma_weight == 1.0

@@ -34,8 +34,8 @@ def test_overrides_parse_values_as_toml():
 
 def test_trial_applies_searched_values_to_the_right_section():
     study = load_study("smoke")
-    model, training = study.trial({"latent_dim": 7, "learning_rate": 0.01, "kl_weight": 2.0})
-    assert (model.latent_dim, model.kl_weight, training.learning_rate) == (7, 2.0, 0.01)
+    model, training = study.trial({"latent_dim": 7, "learning_rate": 0.01, "kl_weight": 2.0, "chroma_weight": 4.0})
+    assert (model.latent_dim, model.kl_weight, model.chroma_weight, training.learning_rate) == (7, 2.0, 4.0, 0.01)
     assert training.epochs == study.training.epochs
 
 
@@ -54,6 +54,9 @@ BAD_STUDIES = [
     ("[search]\nscheduler = \"hyperband\"\n", r"search.scheduler: must be one of asha, fifo"),
     ("[search.space]\ndepth = { distribution = \"choice\", values = [1] }\n", r"search.space.depth: cannot be searched"),
     ("[search.space]\nkl_weight = { distribution = \"loguniform\", low = 0, high = 1 }\n", r"kl_weight.low: must be > 0"),
+    ("[model]\nchroma_weight = 0\n", r"model.chroma_weight: must be a positive number, got 0"),
+    ("[search.space]\nchroma_weight = { distribution = \"choice\", values = [1, -2] }\n",
+     r"search.space.chroma_weight: must be a positive number, got -2"),
     ("[search.space]\nlatent_dim = { distribution = \"choice\", values = [8, -4] }\n",
      r"search.space.latent_dim: must be a positive integer, got -4"),
     ("[resources]\ngpus_per_trial = 1.5\n", r"gpus_per_trial: must be a fraction below 1, a whole number or \"node\", got 1.5"),

@@ -43,6 +43,40 @@ def test_reconstruction_term_is_a_per_image_sum_and_zero_when_perfect():
     np.testing.assert_allclose(reconstruction_error(x, x + 0.1), 16 * 16 * 3 * 0.01, rtol=1e-5)
 
 
+def test_chroma_weight_one_is_the_rgb_sum_of_squared_error():
+    rng = np.random.default_rng(4)
+    x, x_hat = rng.random((3, 16, 16, 3)).astype(np.float32), rng.random((3, 16, 16, 3)).astype(np.float32)
+    by_hand = np.zeros(3, np.float32)
+    for image in range(3):
+        for channel in range(3):
+            by_hand[image] += np.sum(np.square(x[image, ..., channel] - x_hat[image, ..., channel]))
+    np.testing.assert_allclose(reconstruction_error(x, x_hat, chroma_weight=1.0), by_hand, rtol=1e-6)
+    np.testing.assert_array_equal(reconstruction_error(x, x_hat, chroma_weight=1.0), reconstruction_error(x, x_hat))
+
+
+@pytest.mark.parametrize("chroma_weight", [0.5, 2.0, 8.0])
+def test_chroma_weight_scales_colour_errors_and_leaves_grey_errors_alone(chroma_weight):
+    x = np.full((2, 16, 16, 3), 0.5, np.float32)
+    grey_error = x - 0.1  # every channel off by 0.1: luminance only, 3 * 0.01 per pixel
+    np.testing.assert_allclose(reconstruction_error(x, grey_error, chroma_weight), 16 * 16 * 0.03, rtol=1e-5)
+    red_for_green = x + np.array([0.1, -0.1, 0.0], np.float32)  # channel sum unchanged: chroma only, 0.02 per pixel
+    np.testing.assert_allclose(reconstruction_error(x, red_for_green, chroma_weight), chroma_weight * 16 * 16 * 0.02,
+                               rtol=1e-5)
+    blue_shift = x + np.array([0.0, 0.0, 0.3], np.float32)  # 0.09 per pixel: 0.03 luminance ((0.3)^2 / 3), 0.06 chroma
+    np.testing.assert_allclose(reconstruction_error(x, blue_shift, chroma_weight),
+                               16 * 16 * (0.03 + chroma_weight * 0.06), rtol=1e-5)
+
+
+def test_loss_weights_the_chroma_error_by_the_configs_chroma_weight():
+    x = np.full((4, 16, 16, 3), 0.5, np.float32)
+    prediction = {"reconstruction": ops.convert_to_tensor(x + np.array([0.1, -0.1, 0.0], np.float32)),
+                  "z_mean": ops.zeros((4, 4)), "z_log_var": ops.zeros((4, 4))}
+    losses = {weight: float(build_vae(ModelConfig(image_size=16, latent_dim=4, chroma_weight=weight), 1e-3)
+                            .compute_loss(x=x, y_pred=prediction)) for weight in (1.0, 4.0)}
+    np.testing.assert_allclose(losses[1.0], 16 * 16 * 0.02, rtol=1e-5)
+    np.testing.assert_allclose(losses[4.0], 4 * 16 * 16 * 0.02, rtol=1e-5)
+
+
 def test_loss_is_reconstruction_plus_weighted_kl():
     config = ModelConfig(image_size=16, latent_dim=4, kl_weight=0.7)
     model = build_vae(config, learning_rate=1e-3)

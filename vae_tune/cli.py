@@ -95,7 +95,7 @@ def describe_baseline(study: StudyConfig, plan) -> str:
     outside = [name for name, value in plan.point.items() if not contains(study.search.space[name], value)]
     if outside:
         text += " (" + ", ".join(f"{name} outside the searched {describe(study.search.space[name])}" for name in outside) + ")"
-    fixed = {name: study.fixed_value(name) for name in ("latent_dim", "learning_rate", "kl_weight")
+    fixed = {name: study.fixed_value(name) for name in ("latent_dim", "learning_rate", "kl_weight", "chroma_weight")
              if name not in study.search.space}
     if fixed:
         text += f"; the study's fixed {format_params(fixed)}"
@@ -180,9 +180,12 @@ def command_report(args: argparse.Namespace) -> int:
 
 def command_interpolate(args: argparse.Namespace) -> int:
     from vae_tune.analysis.figures import save_gif
-    from vae_tune.analysis.photos import morph_photos, save_strip
+    from vae_tune.analysis.photos import describe_checkpoint, morph_photos, resolve_checkpoint, save_strip
+    from vae_tune.training.checkpoint import read_state
 
-    frames = morph_photos(args.checkpoint, args.source_image, args.target_image, steps=args.steps)
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    frames = morph_photos(checkpoint, args.source_image, args.target_image, steps=args.steps)
+    print(f"model {describe_checkpoint(checkpoint, read_state(checkpoint))}")
     out = Path(args.out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     save_strip(frames, out)

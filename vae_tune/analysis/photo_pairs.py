@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vae_tune.analysis.photos import read_photo, resolve_checkpoint
+from vae_tune.analysis.photos import describe_checkpoint, read_photo, resolve_checkpoint
 from vae_tune.config import ConfigError, ObjectiveConfig, ProbeConfig
 from vae_tune.data.dataset import Probe
 from vae_tune.data.decode import IMAGE_SUFFIXES
@@ -192,10 +192,9 @@ def _listed(items: tuple[str, ...]) -> str:
 
 def summary_lines(scored: PairScores) -> list[str]:
     state, pairs, objective = scored.state, scored.pairs, scored.objective
-    model, size = state["model"], state["model"]["image_size"]
+    size = state["model"]["image_size"]
     lines = [
-        f"checkpoint  {scored.checkpoint} (epoch {state.get('epoch', '?')}; latent_dim {model['latent_dim']}, "
-        f"kl_weight {model['kl_weight']:.4g})",
+        f"checkpoint  {describe_checkpoint(scored.checkpoint, state)}",
         f"pairs       {len(pairs.names)} scored from {pairs.directory} "
         f"({2 * len(pairs.names)} photos padded to white {size}x{size} squares)",
     ]

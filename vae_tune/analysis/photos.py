@@ -27,6 +27,16 @@ def resolve_checkpoint(location: str | Path) -> Path:
     raise FileNotFoundError(f"{location} is not a checkpoint, trial or experiment directory ({STATE_FILE} is missing)")
 
 
+def describe_checkpoint(checkpoint: Path, state: dict) -> str:
+    """`<dir> (epoch 12; latent_dim 32, kl_weight 0.077, chroma_weight 4)`: which model a command used.
+
+    A checkpoint from before chroma_weight existed trained with the RGB error, weight 1.
+    """
+    model = state["model"]
+    return (f"{checkpoint} (epoch {state.get('epoch', '?')}; latent_dim {model['latent_dim']}, "
+            f"kl_weight {model['kl_weight']:.4g}, chroma_weight {model.get('chroma_weight', 1.0):.3g})")
+
+
 def read_photo(path: str | Path, image_size: int, role: str) -> np.ndarray:
     """One photo as the model sees it (uint8, padded to a white square); one clear line if it cannot be."""
     from vae_tune.data.decode import decode_image

@@ -28,6 +28,7 @@ from vae_tune.names import (
     TRAIN_PSNR,
     WORST_SCORES,
 )
+from vae_tune.training.model import reconstruction_error
 
 # Posterior-mean variance above which a latent dimension counts as used (docs/design.md).
 ACTIVE_UNIT_THRESHOLD = 0.01
@@ -125,7 +126,8 @@ class ProbeScorer:
             ROUGHNESS_SHORTFALL: roughness_terms["shortfall"],
             "val/effective_blur_sigma": metrics.effective_blur_sigma(blur, self.blur_calibration),
             # Distortion and rate in the training loss's units (per image), at the posterior mean.
-            "val/reconstruction_loss": float(squared_error.sum(axis=(1, 2, 3)).mean()),
+            "val/reconstruction_loss": float(np.mean(reconstruction_error(probe.images, reconstructions,
+                                                                          model.config.chroma_weight))),
             "val/kl": float(kl_per_dimension.sum()),
             "val/mse": float(squared_error.mean()),
             PSNR: metrics.psnr(probe.images, reconstructions),
