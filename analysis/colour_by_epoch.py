@@ -7,7 +7,8 @@ of epochs; weighting the chroma error brings the jump to colour forward. Same
 seed, data and epochs for every weight; only chroma_weight differs.
 
     python analysis/colour_by_epoch.py [--study local] [--weights 1 2 4 8] [--epochs 20]
-                                       [--latent-dim 32] [--learning-rate 4e-3] [--kl-weight 0.077] [--out FILE.json]
+                                       [--latent-dim 32] [--learning-rate 4e-3] [--kl-weight 0.077]
+                                       [--set KEY=VALUE ...] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> None:
     parser.add_argument("--latent-dim", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=4e-3)
     parser.add_argument("--kl-weight", type=float, default=0.077)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a study override, as in vae-tune run")
     parser.add_argument("--out", help="also write every epoch's scores here, as JSON")
     args = parser.parse_args()
 
@@ -40,7 +42,7 @@ def main() -> None:
     from vae_tune.training.trainer import TrialTrainer
 
     configure_threads(2)
-    study = load_study(args.study, [f"training.epochs={args.epochs}"])
+    study = load_study(args.study, [*args.set, f"training.epochs={args.epochs}"])
     dataset = load_dataset(study.data)
     curves: dict[float, list[dict]] = {}
     for weight in args.weights:

@@ -191,7 +191,7 @@ def test_both_searchers_get_the_point_and_one_more_sample():
     for algorithm, attribute in (("random", "_points_to_evaluate"), ("tpe", "_points_to_evaluate")):
         study = _study(f'search.algorithm="{algorithm}"')
         config = tune_config(study)
-        point = {"latent_dim": 256, "learning_rate": 5e-4, "kl_weight": 64 * 64 * 3 / (1000 * 256)}
+        point = {"latent_dim": 256, "learning_rate": 5e-4, "kl_weight": 64 * 64 * 3 / (1000 * 256), "chroma_weight": 1.0}
         assert getattr(config.search_alg, attribute) == [pytest.approx(point)], algorithm
         assert config.num_samples == study.search.num_samples + 1 == expected_trials(study)
     off = _study("search.baseline=false")
@@ -210,7 +210,11 @@ def test_a_tutorial_value_outside_the_search_runs_unless_optuna_cannot_hold_it()
     assert low.point["kl_weight"] == pytest.approx(0.048) and "outside the searched range [0.1, 1]" in low.notes[0]
     # batch_size has no tutorial value: the study's own; unsearched hyperparameters stay out of the point.
     batch = baseline_plan(_study("search.space.batch_size={distribution='choice', values=[16, 32]}"))
-    assert batch.point["batch_size"] == 32 and set(batch.point) == {"latent_dim", "learning_rate", "kl_weight", "batch_size"}
+    assert batch.point["batch_size"] == 32
+    assert set(batch.point) == {"latent_dim", "learning_rate", "kl_weight", "chroma_weight", "batch_size"}
+    # The tutorial's chroma_weight 1 is below the local study's range on purpose: run, and no caveat.
+    local = baseline_plan(_study())
+    assert local.point["chroma_weight"] == 1.0 and local.notes == []
     nothing = load_study("smoke", ["search.space={}"])
     assert baseline_plan(nothing).point is None and expected_trials(nothing) == nothing.search.num_samples
 

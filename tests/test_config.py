@@ -11,13 +11,15 @@ def test_every_study_file_loads_and_searches_known_parameters(name):
     study = load_study(name)
     assert study.name == name
     assert study.model.image_size == study.data.image_size
-    assert set(study.search.space) <= {"latent_dim", "learning_rate", "kl_weight", "batch_size"}
+    assert set(study.search.space) <= {"latent_dim", "learning_rate", "kl_weight", "chroma_weight", "batch_size"}
+    assert "chroma_weight" in study.search.space  # every study searches the colour weight (docs/scores.md)
 
 
 def test_local_study_searches_around_the_tutorial():
     study = load_study("local")
     space = study.search.space
-    assert set(space) == {"latent_dim", "learning_rate", "kl_weight"}
+    assert set(space) == {"latent_dim", "learning_rate", "kl_weight", "chroma_weight"}
+    assert space["chroma_weight"].low > 1  # the tutorial's RGB error keeps its models sepia for 20 epochs
     assert 256 in space["latent_dim"].values
     assert space["learning_rate"].low < 5e-4 < space["learning_rate"].high
     tutorial = study.data.image_size**2 * 3 / (1000 * 256)
@@ -132,7 +134,8 @@ def test_show_prints_the_resolved_study(capsys):
     assert re.search(r"latent_dim\s+choice of \[16, 32, 64, 128, 256, 512\]", out)
     assert re.search(r"kl_weight\s+loguniform \[0.01, 3\]", out)
     assert "5 trials x up to 20 epochs + 1 baseline trial" in out
-    assert "baseline   the tutorial's configuration as one more trial: latent_dim=256 learning_rate=5.00e-04 kl_weight=0.048" in out
+    assert ("baseline   the tutorial's configuration as one more trial: latent_dim=256 learning_rate=5.00e-04 "
+            "kl_weight=0.048 chroma_weight=1 (chroma_weight outside the searched [3, 24])") in out
     assert "asha scheduler" in out
 
 

@@ -101,7 +101,7 @@ def test_score_prints_the_scorers_numbers_for_the_pairs(trial_dir, checkpoint, t
         assert score_line(out, "val/colour_fidelity") == pytest.approx(expected["val/colour_fidelity"], abs=1e-4)
     assert expected["objective"] == pytest.approx(expected["val/blur"] + ROUGHNESS_WEIGHT * expected["val/roughness"])
 
-    assert re.search(rf"checkpoint  {re.escape(str(checkpoint))} \(epoch \d+; latent_dim 8, kl_weight 0.01\)", out)
+    assert re.search(rf"checkpoint  {re.escape(str(checkpoint))} \(epoch \d+; latent_dim 8, kl_weight 0.01, chroma_weight 1\)", out)
     assert f"pairs       3 scored from {pairs_dir}" in out
     assert "skipped     none" in out
     assert f"blur + {ROUGHNESS_WEIGHT:g} * roughness, {STEPS} interpolation steps; the study's, from " in out

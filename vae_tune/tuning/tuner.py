@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,15 @@ def initial_points(study: StudyConfig) -> list[dict[str, Any]]:
     return [point] if point is not None else []
 
 
+def _not_a_preset_value_warning(record: logging.LogRecord) -> bool:
+    """Drop Ray's "Pre-set value ... is not within valid values" for the baseline point.
+
+    The point may lie outside the searched ranges on purpose (chroma_weight), and
+    the driver says what matters about it in the study's own words (vae_tune.baseline).
+    """
+    return not record.getMessage().startswith("Pre-set value")
+
+
 def search_algorithm(study: StudyConfig, points: list[dict[str, Any]] | None = None):
     """The study's searcher; `points` (default: `initial_points`) are run first, exactly as given."""
     seed = study.training.seed
@@ -50,6 +60,7 @@ def search_algorithm(study: StudyConfig, points: list[dict[str, Any]] | None = N
             return OptunaSearch(metric=PARETO_METRICS, mode=[MODE] * len(PARETO_METRICS), sampler=sampler,
                                 points_to_evaluate=points or None)
         return OptunaSearch(metric=METRIC, mode=MODE, sampler=sampler, points_to_evaluate=points or None)
+    logging.getLogger("ray.tune.search.variant_generator").addFilter(_not_a_preset_value_warning)  # once: same object
     # Seeded: the same study samples the same trials. The concurrency limit goes here: Tune
     # ignores TuneConfig.max_concurrent_trials when it is handed a generator instance.
     return BasicVariantGenerator(points_to_evaluate=points or None, random_state=seed,
