@@ -68,12 +68,12 @@ def baseline_plan(study: StudyConfig) -> BaselinePlan:
             value = listed  # the listed spelling of the same number: Optuna's choice matches by equality
         elif parameter.values and search.algorithm in OPTUNA_ALGORITHMS:
             return BaselinePlan(None, [
-                f"the tutorial's {name}={value:g} is not one of the searched values {describe(parameter)}, and "
+                f"the tutorial's {name}={value:g} is not one of the searched values {parameter.describe()}, and "
                 f"Optuna ({search.algorithm}) runs only those: no baseline trial (add it to "
                 f"search.space.{name}.values, or search with algorithm = \"random\")"])
         elif not contains(parameter, value):
             notes.append(f"the tutorial's {name}={value:g} lies outside the searched "
-                         f"{'values' if parameter.values else 'range'} {describe(parameter)}; "
+                         f"{'values' if parameter.values else 'range'} {parameter.describe()}; "
                          "the baseline trial runs it anyway")
         point[name] = value
     return BaselinePlan(point, notes)
@@ -97,12 +97,6 @@ def contains(parameter: Parameter, value: Any) -> bool:
     if parameter.values:
         return any(same_value(v, value) for v in parameter.values)
     return parameter.low <= value <= parameter.high
-
-
-def describe(parameter: Parameter) -> str:
-    if parameter.values:
-        return "{" + ", ".join(f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in parameter.values) + "}"
-    return f"[{parameter.low:g}, {parameter.high:g}]"
 
 
 def write_record(experiment: str, point: dict[str, Any], trial_id: str | None = None) -> None:

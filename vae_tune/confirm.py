@@ -23,13 +23,14 @@ from typing import Any
 
 import pandas as pd
 
-from vae_tune.analysis.confirmation import BASELINE, CONFIRMED_SCORES, DEFAULT_SEEDS, DEFAULT_TOP, ConfirmError, summarise
+from vae_tune.analysis.confirmation import BASELINE, CONFIRMED_SCORES, CONFIGURATIONS_RETRAINED, DEFAULT_SEEDS, ConfirmError, summarise
 from vae_tune.analysis.results import load_results, usable
 from vae_tune.baseline import baseline_params, same_params, same_value
 from vae_tune.config import Parameter, StudyConfig, validate
 from vae_tune.experiment import load_study_config
 from vae_tune.log import logger
 from vae_tune.names import CONFIRM_DIR, CONFIRM_FILE, CONFIRM_PLAN_FILE, CONFIRM_SUMMARY_FILE, PARAMS_FILE
+from vae_tune.storage import is_uri
 from vae_tune.tuning.session import run_study
 
 
@@ -138,13 +139,13 @@ def runs_study(study: StudyConfig, experiment: Path, points: list[dict[str, Any]
 # --- running -------------------------------------------------------------------------------------
 
 
-def confirm_study(experiment_dir: str | Path, top: int = DEFAULT_TOP, seeds: int = DEFAULT_SEEDS,
+def confirm_study(experiment_dir: str | Path, top: int = CONFIGURATIONS_RETRAINED, seeds: int = DEFAULT_SEEDS,
                   address: str | None = None, verbose: bool = False) -> ConfirmOutcome:
     """Retrain the `top` best configurations and the baseline with `seeds` new seeds each; write confirm.csv
     and confirm_summary.csv into the experiment directory (a local path) once every run ended."""
     if top < 1 or seeds < 1:
         raise ConfirmError(f"--top and --seeds must be at least 1, got {top} and {seeds}")
-    if "://" in str(experiment_dir):
+    if is_uri(experiment_dir):
         raise ConfirmError(f"{experiment_dir}: confirm writes beside the study, so it needs the experiment on a local "
                            "or mounted path, not a storage URI")
     experiment = Path(experiment_dir).expanduser().resolve()

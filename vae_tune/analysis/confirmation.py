@@ -18,7 +18,7 @@ from vae_tune.names import COLOUR_FIDELITY, CONFIRM_FILE, OBJECTIVE, PSNR, SCORE
 BASELINE = "baseline"  # the baseline's label in confirm.csv's config column
 # Scores at each run's best epoch; the last two only where the trials report them.
 CONFIRMED_SCORES = (*SCORES, PSNR, COLOUR_FIDELITY)
-DEFAULT_TOP, DEFAULT_SEEDS = 3, 3  # configurations retrained, new seeds each
+CONFIGURATIONS_RETRAINED, DEFAULT_SEEDS = 3, 3  # `--top` and `--seeds` of `vae-tune confirm`
 
 
 class ConfirmError(ValueError):

@@ -24,19 +24,19 @@ import pandas as pd
 
 from vae_tune.analysis import page, plots
 from vae_tune.analysis.confirmation import read_confirm, summarise, summary_html, verdict
-from vae_tune.analysis.page import Picture, Section
+from vae_tune.analysis.page import TRIALS_SHOWN, Picture, Section
 from vae_tune.analysis.playbook import edge_of_range_warnings, failure_share, status_counts
 from vae_tune.analysis.results import best_trial, load_results, no_winner, open_experiment, trial_histories, trials_to_render
 from vae_tune.config import StudyConfig
 from vae_tune.experiment import load_study_config
 from vae_tune.names import BLUR, CONFIRM_FILE, CONFIRM_SUMMARY_FILE, METRIC, REPORT_DIR, ROUGHNESS, STATUS_MEANINGS
+from vae_tune.storage import is_uri
 
 SHOWN_SCORES = [f"best_{METRIC}", f"best_{BLUR}", f"best_{ROUGHNESS}"]
 # The best trial against the baseline: these, where the trials report them.
 COMPARED_SCORES = [*SHOWN_SCORES, "best_val/psnr", "best_val/colour_fidelity"]
 HIGHER_IS_BETTER = {"best_val/psnr", "best_val/colour_fidelity"}
 BEST_VS_BASELINE = "best_vs_baseline.png"
-DEFAULT_TOP = 3
 PRIOR_GRID = (4, 8)  # rows, columns of prior samples
 TRIALS, INTERPOLATIONS = "trials", "interpolations.png"  # out/trials/<trial_id>/interpolations.png
 
@@ -81,7 +81,7 @@ class Report:
         return "\n".join(lines)
 
 
-def write_report(experiment_dir: Path | str, out: Path | None = None, top: int = DEFAULT_TOP) -> Report:
+def write_report(experiment_dir: Path | str, out: Path | None = None, top: int = TRIALS_SHOWN) -> Report:
     """Write the report of the experiment at `experiment_dir` (a path or a storage URI) into `out`.
 
     `out` defaults to EXPERIMENT_DIR/report (for a URI: the report folder of its local mirror).
@@ -89,7 +89,7 @@ def write_report(experiment_dir: Path | str, out: Path | None = None, top: int =
     if top < 1:
         raise ValueError(f"--top: must be at least 1, got {top}")
     local = open_experiment(experiment_dir)
-    location = experiment_dir if isinstance(experiment_dir, str) and "://" in experiment_dir else local.resolve()
+    location = experiment_dir if is_uri(experiment_dir) else local.resolve()
     study = load_study_config(local)
     out = Path(out).expanduser() if out else local / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
