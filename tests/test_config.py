@@ -105,7 +105,6 @@ def test_unknown_study_lists_the_available_ones():
 
 
 def test_study_round_trips_through_its_saved_dict():
-    from vae_tune.config import to_dict
 
     study = load_study("local")
     assert study_from_dict(to_dict(study)) == study

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from vae_tune.config import Parameter, StudyConfig, tutorial_params
-from vae_tune.names import BASELINE_FILE
+from vae_tune.names import (
+    BASELINE_FILE,
+    TRIAL_ID,
+)
 from vae_tune.storage import read_text, write_text
 
 OPTUNA_ALGORITHMS = ("tpe", "nsga2")
@@ -101,7 +104,7 @@ def contains(parameter: Parameter, value: Any) -> bool:
 
 def write_record(experiment: str, point: dict[str, Any], trial_id: str | None = None) -> None:
     """Write baseline.json into the experiment (a path or a storage URI)."""
-    write_text(f"{experiment}/{BASELINE_FILE}", json.dumps({"params": point, "trial_id": trial_id}, indent=2))
+    write_text(f"{experiment}/{BASELINE_FILE}", json.dumps({"params": point, TRIAL_ID: trial_id}, indent=2))
 
 
 def read_record(experiment_dir: str | Path) -> dict[str, Any] | None:
@@ -125,6 +128,6 @@ def find_baseline(trials: list[tuple[str, dict[str, Any]]], record: dict[str, An
     if record is None:
         return None
     ids = [trial_id for trial_id, _ in trials]
-    if record.get("trial_id") in ids:
-        return record["trial_id"]
+    if record.get(TRIAL_ID) in ids:
+        return record[TRIAL_ID]
     return next((trial_id for trial_id, params in trials if same_params(params, record["params"])), None)
