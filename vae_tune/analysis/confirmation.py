@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from vae_tune.names import (
+    BEST_OBJECTIVE,
     COLOUR_FIDELITY,
     CONFIRM_FILE,
-    OBJECTIVE,
     PSNR,
     SCORES,
     TRIAL_ID,
@@ -46,7 +46,7 @@ def _scores(table: pd.DataFrame) -> list[str]:
 
 def usable(table: pd.DataFrame) -> pd.Series:
     """Which runs scored (as vae_tune.analysis.results.usable, on confirm.csv's columns)."""
-    column = best_column(OBJECTIVE)
+    column = BEST_OBJECTIVE
     return table["status"].isin(USABLE) & table[column].notna() if column in table else pd.Series(False, table.index)
 
 
@@ -83,7 +83,7 @@ def verdict(table: pd.DataFrame) -> Verdict | None:
     if not labels or BASELINE not in set(table["config"]):
         return None
     best = labels[0]
-    objective = table["best_objective"].where(usable(table)) if "best_objective" in table else pd.Series(math.nan, table.index)
+    objective = table[BEST_OBJECTIVE].where(usable(table)) if BEST_OBJECTIVE in table else pd.Series(math.nan, table.index)
     by_seed = {(row.config, int(row.seed)): value for row, value in zip(table.itertuples(), objective)}
     seeds = sorted({int(seed) for seed in table["seed"]})
     per_seed = [(seed, by_seed.get((best, seed), math.nan), by_seed.get((BASELINE, seed), math.nan)) for seed in seeds]
