@@ -13,14 +13,15 @@ import argparse
 from pathlib import Path
 
 from vae_tune.analysis import load_results, load_study_config
-from vae_tune.analysis.report import DEFAULT_TOP, save_charts
+from vae_tune.analysis.page import TRIALS_SHOWN
+from vae_tune.analysis.report import save_charts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment_dir", help="an experiment directory or storage URI")
     parser.add_argument("--out", type=Path, default=Path("charts"))
-    parser.add_argument("--top", type=int, default=DEFAULT_TOP, help="how many of the best trials to label")
+    parser.add_argument("--top", type=int, default=TRIALS_SHOWN, help="how many of the best trials to label")
     args = parser.parse_args()
     table = load_results(args.experiment_dir)
     args.out.mkdir(parents=True, exist_ok=True)

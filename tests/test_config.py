@@ -3,7 +3,15 @@ import re
 import pytest
 
 from vae_tune.cli import main
-from vae_tune.config import ConfigError, available_studies, load_study, study_from_dict, to_dict
+from vae_tune.config import (
+    ConfigError,
+    available_studies,
+    load_study,
+    study_from_dict,
+    to_dict,
+    tutorial_kl_weight,
+    tutorial_params,
+)
 
 
 @pytest.mark.parametrize("name", available_studies())
@@ -99,7 +107,6 @@ def test_unknown_study_lists_the_available_ones():
 
 
 def test_study_round_trips_through_its_saved_dict():
-    from vae_tune.config import to_dict
 
     study = load_study("local")
     assert study_from_dict(to_dict(study)) == study
@@ -175,24 +182,20 @@ def test_a_folder_study_says_its_image_count_is_a_cap(tmp_path, capsys):
     assert "synthetic, 2048 images at " in capsys.readouterr().out
 
 
-def test_old_probe_keys_still_load_with_one_deprecation_line_each(tmp_path, warned):
-    """[objective] probe_images & co. moved to [probe]: old study files, old --set keys and the study.json of old
-    experiments keep working, each renamed key warned about once; both spellings at once is an error."""
-    import vae_tune.config as config
+@pytest.mark.parametrize("argv", [["run", "smoke", "--resume", "/tmp/any"], ["evaluate", "/tmp/any", "--pairs", "/tmp/any"]],
+                         ids=["run --resume", "evaluate"])
+def test_removed_spellings_are_refused(argv, capsys):
+    """`run --resume` (it dropped --set, --data and --samples) and `evaluate` (now `score`) are gone, not ignored."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert "vae-tune: error:" in capsys.readouterr().err
 
-    config._warned_renames.clear()
-    old = tmp_path / "old.toml"
-    old.write_text("[objective]\nprobe_images = 12\nprobe_pairs = 3\ninterpolation_steps = 6\nroughness_weight = 0.5\n")
-    with warned(r"objective.probe_images is now probe.images") as records:
-        study = load_study(str(old), ["objective.probe_cross_pairs=2"])
-    assert (study.probe.images, study.probe.pairs, study.probe.cross_pairs, study.probe.interpolation_steps) == (12, 3, 2, 6)
-    assert study.objective.roughness_weight == 0.5
-    assert len([r for r in records if "is now probe." in r.getMessage()]) == 4  # one line per renamed key
-    saved = to_dict(study)
-    saved["objective"]["probe_images"] = saved["probe"].pop("images")  # an experiment written before the rename
-    assert study_from_dict(saved).probe.images == 12
-    assert load_study(str(old), ["probe.pairs=4"]).probe.pairs == 4  # an override of the new key wins
-    both = tmp_path / "both.toml"
-    both.write_text("[objective]\nprobe_pairs = 3\n\n[probe]\npairs = 5\n")
-    with pytest.raises(ConfigError, match="both objective.probe_pairs and probe.pairs are set; keep probe.pairs"):
-        load_study(str(both))
+
+def test_tutorial_kl_weight_is_the_tutorials_loss_in_per_image_sums():
+    """1000 * MSE + mean KL over D = H*W*3 values and L latents is, times D / 1000, SSE + D / (1000 L) * KL."""
+    assert tutorial_kl_weight(128) == pytest.approx(0.192)  # 128*128*3 / (1000*256), "about 0.19" in the docs
+    assert tutorial_kl_weight(64) == pytest.approx(0.048)  # 64*64*3 / (1000*256)
+    assert tutorial_kl_weight(64, latent_dim=128) == pytest.approx(0.096)  # 64*64*3 / (1000*128)
+    assert tutorial_params(64) == {"latent_dim": 256, "learning_rate": 5e-4, "kl_weight": pytest.approx(0.048),
+                                   "chroma_weight": 1.0}

@@ -122,6 +122,18 @@ def test_portraits_are_padded_with_white_and_downsampled_smoothly(tmp_path):
     assert 80 < image[16, 16, 0] < 120 and image[8:24, 8:24, 0].std() < 8
 
 
+def test_a_narrow_image_is_centred_on_white_with_the_odd_column_on_the_left(tmp_path):
+    """A 45x64 image in a 64 px square: 19 white columns to share, 10 on the left and 9 on the right
+    (ImageOps.pad rounds the half; cache version 1 put 9 on the left)."""
+    Image.new("RGB", (45, 64), (200, 0, 0)).save(tmp_path / "narrow.png")
+    image = decode_image(tmp_path / "narrow.png", 64)
+    assert image.shape == (64, 64, 3)
+    red_columns = np.flatnonzero((image == (200, 0, 0)).all(axis=(0, 2)))
+    white_columns = np.flatnonzero((image == 255).all(axis=(0, 2)))
+    assert red_columns.tolist() == list(range(10, 55))
+    assert white_columns.tolist() == [*range(10), *range(55, 64)]
+
+
 # --- folder ----------------------------------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@ import pytest
 from keras import ops
 
 from vae_tune.config import ModelConfig
-from vae_tune.training.model import build_vae, gaussian_kl, reconstruction_error, tutorial_kl_weight
+from vae_tune.training.model import build_vae, gaussian_kl, reconstruction_error
 
 
 @pytest.mark.parametrize("size, latent_dim", [(16, 4), (32, 8), (64, 16)])
@@ -89,10 +89,6 @@ def test_loss_is_reconstruction_plus_weighted_kl():
     loss = float(model.compute_loss(x=x, y_pred=prediction))
     expected = np.mean(np.sum((x * 0.5) ** 2, axis=(1, 2, 3)) + 0.7 * 2.0)
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
-
-
-def test_tutorial_kl_weight():
-    assert tutorial_kl_weight(128, 256) == pytest.approx(0.192)  # "0.19 at 128x128 with 256 latents" in docs/scores.md
 
 
 def test_fit_lowers_the_loss_and_tracks_both_terms():

@@ -109,12 +109,10 @@ def test_score_prints_the_scorers_numbers_for_the_pairs(trial_dir, checkpoint, t
 
 
 def test_score_out_writes_the_pairs_interpolation_grid(checkpoint, tmp_path, capsys):
-    """Through the old command name, which still works and says once that it is going."""
     pairs_dir = write_pairs(tmp_path / "pairs")
     out = tmp_path / "new" / "folder" / "grid.png"
-    assert main(["evaluate", str(checkpoint), "--pairs", str(pairs_dir), "--out", str(out)]) == 0
+    assert main(["score", str(checkpoint), "--pairs", str(pairs_dir), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "vae-tune: warning: `vae-tune evaluate` is now `vae-tune score`" in printed
     grid = np.asarray(Image.open(out))
     # One row per pair; the source, STEPS + 1 decoded points, the target; 2px gutters.
     assert grid.shape == (3 * (SIZE + 2) + 2, (STEPS + 3) * (SIZE + 2) + 2, 3)

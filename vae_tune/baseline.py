@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from vae_tune.config import Parameter, StudyConfig, tutorial_params
-from vae_tune.names import BASELINE_FILE
+from vae_tune.names import (
+    BASELINE_FILE,
+    TRIAL_ID,
+)
 from vae_tune.storage import read_text, write_text
 
 OPTUNA_ALGORITHMS = ("tpe", "nsga2")
@@ -72,12 +75,12 @@ def baseline_plan(study: StudyConfig) -> BaselinePlan:
             value = listed  # the listed spelling of the same number: Optuna's choice matches by equality
         elif parameter.values and search.algorithm in OPTUNA_ALGORITHMS:
             return BaselinePlan(None, [
-                f"the tutorial's {name}={value:g} is not one of the searched values {describe(parameter)}, and "
+                f"the tutorial's {name}={value:g} is not one of the searched values {parameter.describe()}, and "
                 f"Optuna ({search.algorithm}) runs only those: no baseline trial (add it to "
                 f"search.space.{name}.values, or search with algorithm = \"random\")"])
         elif not contains(parameter, value) and name not in OUTSIDE_BY_DESIGN:
             notes.append(f"the tutorial's {name}={value:g} lies outside the searched "
-                         f"{'values' if parameter.values else 'range'} {describe(parameter)}; "
+                         f"{'values' if parameter.values else 'range'} {parameter.describe()}; "
                          "the baseline trial runs it anyway")
         point[name] = value
     return BaselinePlan(point, notes)
@@ -103,15 +106,9 @@ def contains(parameter: Parameter, value: Any) -> bool:
     return parameter.low <= value <= parameter.high
 
 
-def describe(parameter: Parameter) -> str:
-    if parameter.values:
-        return "{" + ", ".join(f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in parameter.values) + "}"
-    return f"[{parameter.low:g}, {parameter.high:g}]"
-
-
 def write_record(experiment: str, point: dict[str, Any], trial_id: str | None = None) -> None:
     """Write baseline.json into the experiment (a path or a storage URI)."""
-    write_text(f"{experiment}/{BASELINE_FILE}", json.dumps({"params": point, "trial_id": trial_id}, indent=2))
+    write_text(f"{experiment}/{BASELINE_FILE}", json.dumps({"params": point, TRIAL_ID: trial_id}, indent=2))
 
 
 def read_record(experiment_dir: str | Path) -> dict[str, Any] | None:
@@ -135,6 +132,6 @@ def find_baseline(trials: list[tuple[str, dict[str, Any]]], record: dict[str, An
     if record is None:
         return None
     ids = [trial_id for trial_id, _ in trials]
-    if record.get("trial_id") in ids:
-        return record["trial_id"]
+    if record.get(TRIAL_ID) in ids:
+        return record[TRIAL_ID]
     return next((trial_id for trial_id, params in trials if same_params(params, record["params"])), None)

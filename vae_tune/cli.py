@@ -12,12 +12,13 @@ import json
 import sys
 from pathlib import Path
 
-from vae_tune.analysis.confirmation import DEFAULT_SEEDS, DEFAULT_TOP, ConfirmError, format_summary
-from vae_tune.baseline import baseline_plan, contains, describe
+from vae_tune.analysis.confirmation import CONFIGURATIONS_RETRAINED, DEFAULT_SEEDS, ConfirmError, format_summary
+from vae_tune.analysis.page import TRIALS_SHOWN
+from vae_tune.baseline import baseline_plan, contains
 from vae_tune.config import WHOLE_NODE, ConfigError, StudyConfig, available_studies, format_params, image_count, load_study
 from vae_tune.experiment import load_study_config, storage_root
 from vae_tune.imaging import UnreadableImage
-from vae_tune.log import logger, show_on_console
+from vae_tune.log import show_on_console
 from vae_tune.names import CONFIRM_FILE, CONFIRM_SUMMARY_FILE
 from vae_tune.training.checkpoint import CheckpointError
 from vae_tune.tuning.resources import ClusterError
@@ -94,7 +95,7 @@ def describe_baseline(study: StudyConfig, plan) -> str:
     text = f"the tutorial's configuration as one more trial: {format_params(plan.point)}"
     outside = [name for name, value in plan.point.items() if not contains(study.search.space[name], value)]
     if outside:
-        text += " (" + ", ".join(f"{name} outside the searched {describe(study.search.space[name])}" for name in outside) + ")"
+        text += " (" + ", ".join(f"{name} outside the searched {study.search.space[name].describe()}" for name in outside) + ")"
     fixed = {name: study.fixed_value(name) for name in ("latent_dim", "learning_rate", "kl_weight", "chroma_weight")
              if name not in study.search.space}
     if fixed:
@@ -130,26 +131,10 @@ def command_show(args: argparse.Namespace) -> int:
 
 def command_run(args: argparse.Namespace) -> int:
     study = resolve_study(args)  # every config error stops here, before Ray starts
-    if args.resume:
-        return resume_matching(study, Path(args.resume), args)
     print(describe_study(study), flush=True)
     from vae_tune.tuning.session import run_study
 
     return finish(run_study(study, address=args.address, verbose=args.verbose))
-
-
-def resume_matching(study: StudyConfig, experiment_dir: Path, args: argparse.Namespace) -> int:
-    """`run STUDY --resume DIR`, the old spelling of `resume DIR`: resume only if STUDY searches what DIR searched."""
-    logger.warning(f"`vae-tune run --resume` is deprecated; use `vae-tune resume {experiment_dir}`")
-    saved = load_study_config(experiment_dir)
-    if saved.search.space != study.search.space:
-        raise ConfigError(
-            f"search.space differs from the one {experiment_dir} was run with "
-            f"({', '.join(saved.search.space)}); resume it with `vae-tune resume {experiment_dir}` or start a new run"
-        )
-    args.experiment_dir = str(experiment_dir)
-    args.no_retry = False
-    return command_resume(args)
 
 
 def command_resume(args: argparse.Namespace) -> int:
@@ -199,8 +184,6 @@ def command_interpolate(args: argparse.Namespace) -> int:
 def command_score(args: argparse.Namespace) -> int:
     from vae_tune.analysis.photo_pairs import score_pairs
 
-    if args.command == "evaluate":
-        logger.warning("`vae-tune evaluate` is now `vae-tune score`; the old name still works but will go")
     scored = score_pairs(args.checkpoint, args.pairs)
     print(scored.summary())
     if args.out:
@@ -220,15 +203,12 @@ def positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vae-tune", description=__doc__)
-    # The metavar lists the commands without the deprecated `evaluate`, which still parses.
-    commands = parser.add_subparsers(dest="command", required=True,
-                                     metavar="{run,resume,show,report,confirm,interpolate,score}")
+    commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a study with Ray Tune")
     _add_study_arguments(run)
     run.add_argument("--address", help="Ray cluster to run on (auto: the one on this node; host:port); "
                                        "default: $RAY_ADDRESS, else start a local Ray")
     run.add_argument("--verbose", action="store_true", help="also show the trial processes' own output")
-    run.add_argument("--resume", metavar="EXPERIMENT_DIR", help=argparse.SUPPRESS)  # deprecated: `vae-tune resume`
     run.set_defaults(handler=command_run)
     resume = commands.add_parser("resume", help="continue an interrupted study from its saved state")
     resume.add_argument("experiment_dir", help="the experiment directory a run printed")
@@ -243,13 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="write the results table and grids of an experiment")
     report.add_argument("experiment_dir", help="the experiment directory a run printed")
     report.add_argument("--out", help="where to write the report (default: EXPERIMENT_DIR/report)")
-    report.add_argument("--top", type=positive_int, default=3, metavar="K",
-                        help="draw the best K trials (and every Pareto-front trial); default 3")
+    report.add_argument("--top", type=positive_int, default=TRIALS_SHOWN, metavar="K",
+                        help=f"draw the best K trials (and every Pareto-front trial); default {TRIALS_SHOWN}")
     report.set_defaults(handler=command_report)
     confirm = commands.add_parser("confirm", help="retrain the best configurations and the baseline with new seeds")
     confirm.add_argument("experiment_dir", help="the experiment directory a run printed")
-    confirm.add_argument("--top", type=positive_int, default=DEFAULT_TOP, metavar="K",
-                         help=f"retrain the best K configurations (by best objective); default {DEFAULT_TOP}")
+    confirm.add_argument("--top", type=positive_int, default=CONFIGURATIONS_RETRAINED, metavar="K",
+                         help=f"retrain the best K configurations (by best objective); default {CONFIGURATIONS_RETRAINED}")
     confirm.add_argument("--seeds", type=positive_int, default=DEFAULT_SEEDS, metavar="N",
                          help=f"new training seeds per configuration; default {DEFAULT_SEEDS}")
     confirm.add_argument("--address", help="Ray cluster to run on (auto: the one on this node; host:port); "
@@ -264,14 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     interpolate.add_argument("--out", default="interpolation.png", metavar="FILE", help="PNG strip to write")
     interpolate.add_argument("--gif", action="store_true", help="also write an animated GIF beside it")
     interpolate.set_defaults(handler=command_interpolate)
-    for name in ("score", "evaluate"):  # evaluate: the old name, kept working and out of the help
-        score = commands.add_parser(name, **({"help": "score a trained model on source/target photo pairs it never saw"}
-                                             if name == "score" else {}))
-        score.add_argument("checkpoint", help="a checkpoint directory (or a trial or experiment directory: its best)")
-        score.add_argument("--pairs", required=True, metavar="DIR",
-                           help="a folder with source/ and target/ holding photos with matching file names")
-        score.add_argument("--out", metavar="FILE", help="also write the pairs' interpolation grid to this PNG")
-        score.set_defaults(handler=command_score)
+    score = commands.add_parser("score", help="score a trained model on source/target photo pairs it never saw")
+    score.add_argument("checkpoint", help="a checkpoint directory (or a trial or experiment directory: its best)")
+    score.add_argument("--pairs", required=True, metavar="DIR",
+                       help="a folder with source/ and target/ holding photos with matching file names")
+    score.add_argument("--out", metavar="FILE", help="also write the pairs' interpolation grid to this PNG")
+    score.set_defaults(handler=command_score)
     return parser
 
 

@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vae_tune.log import logger
-
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
+DEFAULT_STORAGE_PATH = "~/vae_tune_results"  # where experiments go unless a study sets storage_path
 
 # Hyperparameters a study may search, and the section that owns each one.
 SEARCHABLE = {
@@ -120,6 +119,12 @@ class Parameter:
     low: float = 0.0
     high: float = 0.0
 
+    def describe(self) -> str:
+        """What is searched, as messages print it: {1, 2, 3} or [0.001, 1]."""
+        if self.values:
+            return "{" + ", ".join(f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in self.values) + "}"
+        return f"[{self.low:g}, {self.high:g}]"
+
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
@@ -183,7 +188,7 @@ class ResourcesConfig:
 class StudyConfig:
     name: str = "study"
     description: str = ""
-    storage_path: str = "~/vae_tune_results"  # experiments go to storage_path/<name>_<timestamp>
+    storage_path: str = DEFAULT_STORAGE_PATH  # experiments go to storage_path/<name>_<timestamp>
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
@@ -261,7 +266,6 @@ def load_study(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     raw.setdefault("name", path.stem)
-    upgrade_renamed_keys(raw, where=str(path))
     for override in overrides:
         apply_override(raw, override)
     return study_from_dict(raw)
@@ -273,9 +277,6 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     key = key.strip()
     if not sep or not key:
         raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.epochs=3")
-    if key in RENAMED_KEYS:
-        _deprecated(key, "--set")
-        key = RENAMED_KEYS[key]
     try:
         value = tomllib.loads(f"v = {text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -286,40 +287,6 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     for section in sections:
         target = target.setdefault(section, {})
     target[leaf] = value
-
-
-# Keys a release renamed: old dotted key -> new one. Old study files and the study.json of old
-# experiments keep loading, with one deprecation line per key and process.
-RENAMED_KEYS = {
-    "objective.probe_images": "probe.images",
-    "objective.probe_pairs": "probe.pairs",
-    "objective.probe_cross_pairs": "probe.cross_pairs",
-    "objective.interpolation_steps": "probe.interpolation_steps",
-}
-_warned_renames: set[str] = set()
-
-
-def _deprecated(old: str, where: str) -> None:
-    if old not in _warned_renames:
-        _warned_renames.add(old)
-        logger.warning(f"{where}: {old} is now {RENAMED_KEYS[old]}; the old name still works but will go")
-
-
-def upgrade_renamed_keys(raw: dict[str, Any], where: str) -> None:
-    """Move every renamed key of a raw study dict to its new place, in place; ConfigError if both are set."""
-    for old, new in RENAMED_KEYS.items():
-        old_section, old_leaf = old.split(".")
-        table = raw.get(old_section)
-        if not isinstance(table, dict) or old_leaf not in table:
-            continue
-        new_section, new_leaf = new.split(".")
-        target = raw.setdefault(new_section, {})
-        if not isinstance(target, dict):
-            continue  # reported as a malformed section when the study is parsed
-        if new_leaf in target:
-            raise ConfigError(f"{where}: both {old} and {new} are set; keep {new}")
-        _deprecated(old, where)
-        target[new_leaf] = table.pop(old_leaf)
 
 
 def _check_key_path(key: str) -> None:
@@ -340,7 +307,6 @@ def _check_key_path(key: str) -> None:
 def study_from_dict(raw: dict[str, Any], where: str = "study") -> StudyConfig:
     """A validated StudyConfig from a study file's tables (or a study.json); `where` names it in messages."""
     raw = {key: dict(value) if isinstance(value, dict) else value for key, value in raw.items()}
-    upgrade_renamed_keys(raw, where)
     sections = {}
     for name, cls in typing.get_type_hints(StudyConfig).items():
         if dataclasses.is_dataclass(cls):

@@ -23,13 +23,25 @@ from typing import Any
 
 import pandas as pd
 
-from vae_tune.analysis.confirmation import BASELINE, CONFIRMED_SCORES, DEFAULT_SEEDS, DEFAULT_TOP, ConfirmError, summarise
+from vae_tune.analysis.confirmation import BASELINE, CONFIGURATIONS_RETRAINED, CONFIRMED_SCORES, DEFAULT_SEEDS, ConfirmError, summarise
 from vae_tune.analysis.results import load_results, usable
 from vae_tune.baseline import baseline_params, same_params, same_value
 from vae_tune.config import Parameter, StudyConfig, validate
 from vae_tune.experiment import load_study_config
 from vae_tune.log import logger
-from vae_tune.names import CONFIRM_DIR, CONFIRM_FILE, CONFIRM_PLAN_FILE, CONFIRM_SUMMARY_FILE, PARAMS_FILE
+from vae_tune.names import (
+    BEST_CHECKPOINT,
+    BEST_EPOCH,
+    CONFIRM_DIR,
+    CONFIRM_FILE,
+    CONFIRM_PLAN_FILE,
+    CONFIRM_SUMMARY_FILE,
+    PARAMS_FILE,
+    TRIAL_DIR,
+    TRIAL_ID,
+    best_column,
+)
+from vae_tune.storage import is_uri
 from vae_tune.tuning.session import run_study
 
 
@@ -77,12 +89,12 @@ def candidates(table: pd.DataFrame, study: StudyConfig, top: int) -> list[Candid
         baseline = Candidate(BASELINE, "", baseline_params(study))
     else:
         row = baseline_rows.iloc[0]
-        baseline = Candidate(BASELINE, str(row["trial_id"]), _params(row, study))
+        baseline = Candidate(BASELINE, str(row[TRIAL_ID]), _params(row, study))
     chosen: list[Candidate] = []
     for _, row in scored.iterrows():
         params = _params(row, study)
         if not any(same_params(params, other.params) for other in [*chosen, baseline]):
-            chosen.append(Candidate(f"#{int(row['rank'])}", str(row["trial_id"]), params))
+            chosen.append(Candidate(f"#{int(row['rank'])}", str(row[TRIAL_ID]), params))
         if len(chosen) == top:
             break
     return [*chosen, baseline]
@@ -90,7 +102,7 @@ def candidates(table: pd.DataFrame, study: StudyConfig, top: int) -> list[Candid
 
 def _params(row: pd.Series, study: StudyConfig) -> dict[str, Any]:
     """A trial's searched params as its params.json holds them (exact numbers, not pandas' copies)."""
-    saved = json.loads((Path(row["trial_dir"]) / PARAMS_FILE).read_text())
+    saved = json.loads((Path(row[TRIAL_DIR]) / PARAMS_FILE).read_text())
     return {name: saved[name] for name in study.search.space if name in saved}
 
 
@@ -138,13 +150,13 @@ def runs_study(study: StudyConfig, experiment: Path, points: list[dict[str, Any]
 # --- running -------------------------------------------------------------------------------------
 
 
-def confirm_study(experiment_dir: str | Path, top: int = DEFAULT_TOP, seeds: int = DEFAULT_SEEDS,
+def confirm_study(experiment_dir: str | Path, top: int = CONFIGURATIONS_RETRAINED, seeds: int = DEFAULT_SEEDS,
                   address: str | None = None, verbose: bool = False) -> ConfirmOutcome:
     """Retrain the `top` best configurations and the baseline with `seeds` new seeds each; write confirm.csv
     and confirm_summary.csv into the experiment directory (a local path) once every run ended."""
     if top < 1 or seeds < 1:
         raise ConfirmError(f"--top and --seeds must be at least 1, got {top} and {seeds}")
-    if "://" in str(experiment_dir):
+    if is_uri(experiment_dir):
         raise ConfirmError(f"{experiment_dir}: confirm writes beside the study, so it needs the experiment on a local "
                            "or mounted path, not a storage URI")
     experiment = Path(experiment_dir).expanduser().resolve()
@@ -161,7 +173,7 @@ def confirm_study(experiment_dir: str | Path, top: int = DEFAULT_TOP, seeds: int
     runs_dir = Path(outcome.experiment)
     (runs_dir / CONFIRM_PLAN_FILE).write_text(json.dumps(
         {"experiment": str(experiment), "seeds": seed_list,
-         "runs": [{"config": c.label, "trial_id": c.trial_id, "seed": seed, "params": params}
+         "runs": [{"config": c.label, TRIAL_ID: c.trial_id, "seed": seed, "params": params}
                   for c, seed, params in plan]}, indent=2))
     if outcome.interrupted:
         return ConfirmOutcome(experiment, str(runs_dir), interrupted=True, top=top, seeds=seeds)
@@ -173,17 +185,17 @@ def confirm_study(experiment_dir: str | Path, top: int = DEFAULT_TOP, seeds: int
 
 def confirm_rows(plan, runs: pd.DataFrame, searched: list[str]) -> pd.DataFrame:
     """confirm.csv: one row per configuration and seed, in the plan's order."""
-    trials = [(row, json.loads((Path(row["trial_dir"]) / PARAMS_FILE).read_text())) for _, row in runs.iterrows()]
+    trials = [(row, json.loads((Path(row[TRIAL_DIR]) / PARAMS_FILE).read_text())) for _, row in runs.iterrows()]
     rows = []
     for candidate, seed, params in plan:
         run = next((row for row, saved in trials if same_params(saved, params)), None)
-        row = {"config": candidate.label, "trial_id": candidate.trial_id,
+        row = {"config": candidate.label, TRIAL_ID: candidate.trial_id,
                **{name: candidate.params.get(name) for name in searched if name != "seed"}, "seed": seed}
         if run is None:
             rows.append({**row, "status": "not run"})
             continue
-        row.update({"status": run["status"], "best_epoch": run.get("best_epoch")})
-        row.update({f"best_{score}": run[f"best_{score}"] for score in CONFIRMED_SCORES if f"best_{score}" in run})
-        row.update({"run_id": run["trial_id"], "best_checkpoint": run["best_checkpoint"]})
+        row.update({"status": run["status"], BEST_EPOCH: run.get(BEST_EPOCH)})
+        row.update({best_column(score): run[best_column(score)] for score in CONFIRMED_SCORES if best_column(score) in run})
+        row.update({"run_id": run[TRIAL_ID], BEST_CHECKPOINT: run[BEST_CHECKPOINT]})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from vae_tune.config import StudyConfig, study_from_dict
+from vae_tune.config import DEFAULT_STORAGE_PATH, StudyConfig, study_from_dict
 from vae_tune.names import RESULTS_FILE, STUDY_FILE
 from vae_tune.storage import is_uri, read_text
 
@@ -37,7 +37,7 @@ def load_study_config(experiment: str | Path) -> StudyConfig:
     return study_from_dict(json.loads(text))
 
 
-def latest_experiment(storage_path: str | Path = "~/vae_tune_results") -> Path:
+def latest_experiment(storage_path: str | Path = DEFAULT_STORAGE_PATH) -> Path:
     """The most recently started experiment directory under `storage_path`."""
     root = Path(storage_path).expanduser()
     experiments = sorted(root.glob(f"*/{STUDY_FILE}"), key=lambda path: path.stat().st_mtime)

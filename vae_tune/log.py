@@ -13,17 +13,23 @@ import logging
 import sys
 
 logger = logging.getLogger("vae_tune")
+_TRACEBACKS = logging.Formatter()  # formats exc_info and stack_info the standard way
 
 
 class _ConsoleHandler(logging.Handler):
     """`vae-tune: message`, `vae-tune: warning: message` for warnings and worse (the lines users know), on
-    whatever sys.stdout is at the time: a notebook or a test that swaps it sees them."""
+    whatever sys.stdout is at the time: a notebook or a test that swaps it sees them. A `logger.exception`
+    (or `exc_info=`, `stack_info=`) keeps its traceback below the line, as logging's own handlers do."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
             if record.levelno >= logging.WARNING:
                 message = f"{record.levelname.lower()}: {message}"
+            if record.exc_info:
+                message += "\n" + _TRACEBACKS.formatException(record.exc_info)
+            if record.stack_info:
+                message += "\n" + _TRACEBACKS.formatStack(record.stack_info)
             sys.stdout.write(f"vae-tune: {message}\n")
             sys.stdout.flush()
         except Exception:  # noqa: BLE001 - logging's own contract: a failed emit never raises

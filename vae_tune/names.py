@@ -2,7 +2,8 @@
 
 Spelled once here so that the trainable that reports a score, the scheduler
 that ranks by it and the table that reads it back cannot drift apart. Plain
-strings, no imports: every layer may use this module (docs/design.md).
+strings (and the functions that name a results column after a key), no imports: every
+layer may use this module (docs/design.md).
 """
 
 # --- What each epoch reports (see vae_tune.training.scoring for how each is measured) ---
@@ -18,12 +19,67 @@ ROUGHNESS_SHORTFALL = "val/roughness_shortfall"
 PSNR = "val/psnr"
 TRAIN_PSNR = "train/psnr"
 MEAN_IMAGE_PSNR = "val/mean_image_psnr"  # the collapse guard's bar: the mean training image's PSNR on the probe
+# Diagnostics of the probe pass, beside the scores
+EFFECTIVE_BLUR_SIGMA = "val/effective_blur_sigma"  # the Gaussian blur of the probe that scores the same blur
+VAL_LOSS = "val/loss"  # RECONSTRUCTION_LOSS + kl_weight * KL: the training loss, on the probe
+RECONSTRUCTION_LOSS = "val/reconstruction_loss"
+KL = "val/kl"  # summed over latent dimensions
+MSE = "val/mse"
+KL_PER_DIM_MAX = "val/kl_per_dim_max"
+KL_PER_DIM_MEDIAN = "val/kl_per_dim_median"
+ACTIVE_UNITS = "val/active_units"  # latent dimensions whose posterior mean varies across the probe
+ACTIVE_FRACTION = "val/active_fraction"
+PATH_ENERGY = "val/path_energy"
+MIDPOINT_SHARPNESS = "val/midpoint_sharpness"  # 0.5 for a cross-fade, about 1 for a real morph
+ROUGHNESS_CROSS = "val/roughness_cross"  # on the cross-category pairs, where the probe has them
+# Training and where it ran
+TRAIN_PREFIX = "train/"  # + each Keras metric of the epoch's fit: loss, reconstruction_loss, kl
+TRAIN_LOSS = TRAIN_PREFIX + "loss"
+TRAIN_SECONDS = "time/train_seconds"
+SCORING_SECONDS = "time/scoring_seconds"
+IMAGES_PER_SECOND = "train/images_per_second"
+REPLICAS = "device/replicas"
+GPU_IDS = "device/gpu_ids"
+NODE_ID = "device/node_id"
+DEVICE_SUMMARY = "device/summary"  # what the trial trains on, as the console line says it
+# Resuming (vae_tune.tuning.resume)
+RESUMED_FROM_EPOCH = "resumed_from_epoch"  # on the first report after a start: the epoch of the checkpoint resumed
+RESUMED_FROM_SHA256 = "resumed_from_sha256"  # ... and its weights file's digest
+CHECKPOINT_SHA256 = "checkpoint_sha256"  # the digest of the epoch's weights file, kept after pruning
+REPORTED_AGAIN = "reported_again"  # an epoch reported again from its checkpoint after a restart
 
 METRIC, MODE = OBJECTIVE, "min"  # what Ray Tune ranks trials and checkpoints by
 PARETO_METRICS = [BLUR, ROUGHNESS]  # the two scores of objective.kind = "pareto", both minimised
 SCORES = (OBJECTIVE, BLUR, ROUGHNESS)  # the results table's last_* and best_* columns
 # Shown beside the scores at the best epoch, where the trial reported them (older studies did not).
 DIAGNOSTICS = (PSNR, TRAIN_PSNR, COLOUR_FIDELITY, BLUR_DETAIL, BLUR_COLOUR, ROUGHNESS_UNEVENNESS, ROUGHNESS_SHORTFALL)
+
+# --- Columns of the results table (vae_tune.analysis.results), besides the searched params ---
+TRIAL_ID = "trial_id"  # Tune's id of a trial; also in baseline.json and confirm.csv
+TRIAL_DIR = "trial_dir"
+BEST_CHECKPOINT = "best_checkpoint"  # the kept checkpoint with the lowest objective
+MEAN_IMAGE_PSNR_COLUMN = "mean_image_psnr"  # the trial's last reported MEAN_IMAGE_PSNR
+
+
+def best_column(key: str) -> str:
+    """The column of a reported value at the trial's best epoch (lowest objective)."""
+    return f"best_{key}"
+
+
+def last_column(key: str) -> str:
+    """The column of a reported value at the trial's last epoch."""
+    return f"last_{key}"
+
+
+def top_column(key: str) -> str:
+    """The column of a reported value's highest over every epoch, collapsed ones too."""
+    return f"top_{key}"
+
+
+BEST_EPOCH = best_column(EPOCH)
+BEST_OBJECTIVE, BEST_BLUR, BEST_ROUGHNESS = best_column(OBJECTIVE), best_column(BLUR), best_column(ROUGHNESS)
+BEST_PSNR, BEST_TRAIN_PSNR, BEST_COLOUR_FIDELITY = best_column(PSNR), best_column(TRAIN_PSNR), best_column(COLOUR_FIDELITY)
+TOP_PSNR = top_column(PSNR)
 
 # --- Flags of an epoch whose scores are stand-ins, not measurements ---
 DIVERGED = "diverged"  # its loss became NaN or inf

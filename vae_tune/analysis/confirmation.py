@@ -13,12 +13,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from vae_tune.names import COLOUR_FIDELITY, CONFIRM_FILE, OBJECTIVE, PSNR, SCORES, USABLE
+from vae_tune.names import (
+    BEST_OBJECTIVE,
+    COLOUR_FIDELITY,
+    CONFIRM_FILE,
+    PSNR,
+    SCORES,
+    TRIAL_ID,
+    USABLE,
+    best_column,
+)
 
 BASELINE = "baseline"  # the baseline's label in confirm.csv's config column
 # Scores at each run's best epoch; the last two only where the trials report them.
 CONFIRMED_SCORES = (*SCORES, PSNR, COLOUR_FIDELITY)
-DEFAULT_TOP, DEFAULT_SEEDS = 3, 3  # configurations retrained, new seeds each
+CONFIGURATIONS_RETRAINED, DEFAULT_SEEDS = 3, 3  # `--top` and `--seeds` of `vae-tune confirm`
 
 
 class ConfirmError(ValueError):
@@ -28,16 +37,16 @@ class ConfirmError(ValueError):
 def read_confirm(experiment_dir: str | Path) -> pd.DataFrame | None:
     """confirm.csv of an experiment directory, or None when confirm has not run."""
     path = Path(experiment_dir) / CONFIRM_FILE
-    return pd.read_csv(path, dtype={"trial_id": str, "config": str}, keep_default_na=True) if path.is_file() else None
+    return pd.read_csv(path, dtype={TRIAL_ID: str, "config": str}, keep_default_na=True) if path.is_file() else None
 
 
 def _scores(table: pd.DataFrame) -> list[str]:
-    return [score for score in CONFIRMED_SCORES if f"best_{score}" in table and table[f"best_{score}"].notna().any()]
+    return [score for score in CONFIRMED_SCORES if best_column(score) in table and table[best_column(score)].notna().any()]
 
 
 def usable(table: pd.DataFrame) -> pd.Series:
     """Which runs scored (as vae_tune.analysis.results.usable, on confirm.csv's columns)."""
-    column = f"best_{OBJECTIVE}"
+    column = BEST_OBJECTIVE
     return table["status"].isin(USABLE) & table[column].notna() if column in table else pd.Series(False, table.index)
 
 
@@ -47,9 +56,9 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     scored = table[usable(table)]
     for label, runs in table.groupby("config", sort=False):
         good = scored[scored["config"] == label]
-        row = {"config": label, "trial_id": runs["trial_id"].iloc[0], "runs": len(runs), "scored": len(good)}
+        row = {"config": label, TRIAL_ID: runs[TRIAL_ID].iloc[0], "runs": len(runs), "scored": len(good)}
         for score in _scores(table):
-            values = good[f"best_{score}"].dropna()
+            values = good[best_column(score)].dropna()
             row.update({f"{score}_mean": values.mean(), f"{score}_std": values.std(ddof=1) if len(values) > 1 else 0.0,
                         f"{score}_min": values.min(), f"{score}_max": values.max()})
         rows.append(row)
@@ -74,7 +83,7 @@ def verdict(table: pd.DataFrame) -> Verdict | None:
     if not labels or BASELINE not in set(table["config"]):
         return None
     best = labels[0]
-    objective = table["best_objective"].where(usable(table)) if "best_objective" in table else pd.Series(math.nan, table.index)
+    objective = table[BEST_OBJECTIVE].where(usable(table)) if BEST_OBJECTIVE in table else pd.Series(math.nan, table.index)
     by_seed = {(row.config, int(row.seed)): value for row, value in zip(table.itertuples(), objective)}
     seeds = sorted({int(seed) for seed in table["seed"]})
     per_seed = [(seed, by_seed.get((best, seed), math.nan), by_seed.get((BASELINE, seed), math.nan)) for seed in seeds]
@@ -110,7 +119,7 @@ def format_summary(table: pd.DataFrame, epochs: int | None = None) -> str:
     header = f"confirm: {len(summary)} configurations x {len(seeds)} seeds ({', '.join(map(str, seeds))})"
     header += f", {epochs} epochs each" if epochs else ""
     columns = ["config", "trial", "scored", *summary_columns(summary)]
-    cells = [[str(row["config"]), str(row["trial_id"]) if pd.notna(row["trial_id"]) else "",
+    cells = [[str(row["config"]), str(row[TRIAL_ID]) if pd.notna(row[TRIAL_ID]) else "",
               f"{row['scored']}/{row['runs']}", *(_spread(row, score) for score in summary_columns(summary))]
              for _, row in summary.iterrows()]
     widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
@@ -130,7 +139,7 @@ def summary_html(table: pd.DataFrame) -> str:
                                                           *(f"{s} mean ± std (min..max)" for s in scores)])
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in [
-            str(row["config"]), str(row["trial_id"]) if pd.notna(row["trial_id"]) else "",
+            str(row["config"]), str(row[TRIAL_ID]) if pd.notna(row[TRIAL_ID]) else "",
             f"{row['scored']}/{row['runs']}", *(_spread(row, score) for score in scores)]) + "</tr>"
         for _, row in summary.iterrows())
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'

@@ -12,6 +12,10 @@ from PIL import Image
 # until a tile is about this many CSS pixels; the files themselves stay at the model's size.
 DISPLAY_TILE = 96
 CAPTION_WIDTH = 320  # the narrowest a figure gets, so its caption stays readable
+# `--top` of `vae-tune report`: the best trials by objective that the report draws, labels in its charts
+# and checks against the edges of the search. Here, not in report.py, so the command line reads it
+# without loading Ray.
+TRIALS_SHOWN = 3
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1200px; color: #222; padding: 0 16px; }

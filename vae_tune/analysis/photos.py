@@ -8,7 +8,12 @@ import numpy as np
 
 from vae_tune.analysis.results import best_checkpoint, best_trial, load_results
 from vae_tune.imaging import UnreadableImage, image_grid
-from vae_tune.names import PARAMS_FILE, STATE_FILE, STUDY_FILE
+from vae_tune.names import (
+    BEST_CHECKPOINT,
+    PARAMS_FILE,
+    STATE_FILE,
+    STUDY_FILE,
+)
 from vae_tune.training.checkpoint import load_model, read_state
 
 
@@ -23,7 +28,7 @@ def resolve_checkpoint(location: str | Path) -> Path:
             raise FileNotFoundError(f"{location}: this trial has no checkpoint yet")
         return checkpoint
     if (location / STUDY_FILE).is_file():
-        return resolve_checkpoint(best_trial(load_results(location))["best_checkpoint"])
+        return resolve_checkpoint(best_trial(load_results(location))[BEST_CHECKPOINT])
     raise FileNotFoundError(f"{location} is not a checkpoint, trial or experiment directory ({STATE_FILE} is missing)")
 
 

@@ -60,7 +60,7 @@ def edge_of_range_warnings(table: pd.DataFrame, space: dict[str, Parameter], top
         bound = _bounds(parameter)[side == "high"]
         direction = "above" if side == "high" else "below"
         warning = (f"widen {name} {direction} {bound:g}: the best trial ({name}={leaders[name].iloc[0]:.4g}) "
-                   f"sits at the {side} edge of the searched range {_describe(parameter)}")
+                   f"sits at the {side} edge of the searched range {parameter.describe()}")
         if others:
             warning += f" (so do {others} of the next {len(leaders) - 1} best trials)"
         warnings.append(warning)
@@ -71,12 +71,6 @@ def _bounds(parameter: Parameter) -> tuple[float, float]:
     if parameter.distribution == "choice":
         return min(parameter.values), max(parameter.values)
     return parameter.low, parameter.high
-
-
-def _describe(parameter: Parameter) -> str:
-    if parameter.distribution == "choice":
-        return "{" + ", ".join(f"{value:g}" for value in parameter.values) + "}"
-    return f"[{parameter.low:g}, {parameter.high:g}]"
 
 
 def status_counts(table: pd.DataFrame) -> pd.Series:

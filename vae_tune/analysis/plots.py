@@ -20,7 +20,18 @@ from matplotlib.figure import Figure
 from vae_tune.analysis.playbook import failure_share, status_counts
 from vae_tune.analysis.results import usable
 from vae_tune.config import Parameter
-from vae_tune.names import BLUR, DIVERGED, EPOCH, METRIC, ROUGHNESS
+from vae_tune.names import (
+    BEST_BLUR,
+    BEST_OBJECTIVE,
+    BEST_ROUGHNESS,
+    BLUR,
+    DIVERGED,
+    EPOCH,
+    METRIC,
+    ROUGHNESS,
+    TRAIN_LOSS,
+    TRIAL_ID,
+)
 
 UNSCORED_COLOUR = "#d62728"  # failed and diverged trials, in every chart
 STATUS_COLOURS = {"finished": "#2ca02c", "stopped early": "#1f77b4", "running": "#9467bd",
@@ -56,7 +67,7 @@ def _plain_log_labels(axis) -> None:
 
 def rank_label(row: pd.Series) -> str:
     """'#1 e3f27_00015': the rank the table, the plots and the report all use for a trial."""
-    return f"#{int(row['rank'])} {row['trial_id']}"
+    return f"#{int(row['rank'])} {row[TRIAL_ID]}"
 
 
 def _scored(table: pd.DataFrame) -> pd.DataFrame:
@@ -120,7 +131,7 @@ def pareto_plot(table: pd.DataFrame, space: dict[str, Parameter] | None = None, 
     if scored.empty:
         axes.text(0.5, 0.5, "no trial has a score yet", ha="center", va="center", transform=axes.transAxes)
         return figure
-    blur, roughness = scored["best_val/blur"], scored["best_val/roughness"]
+    blur, roughness = scored[BEST_BLUR], scored[BEST_ROUGHNESS]
     colours = scored[colour_by] if colour_by in scored else None
     norm = None
     if colours is not None and colours.nunique() > 1:
@@ -131,19 +142,19 @@ def pareto_plot(table: pd.DataFrame, space: dict[str, Parameter] | None = None, 
         bar = figure.colorbar(points, ax=axes, label=colour_by)
         if isinstance(norm, LogNorm):
             _plain_log_labels(bar.ax.yaxis)
-    front = scored[scored["pareto"]].sort_values("best_val/blur")
-    axes.step(front["best_val/blur"], front["best_val/roughness"], where="post", color="black",
+    front = scored[scored["pareto"]].sort_values(BEST_BLUR)
+    axes.step(front[BEST_BLUR], front[BEST_ROUGHNESS], where="post", color="black",
               linestyle="--", linewidth=1, zorder=2, label=f"Pareto front ({len(front)} trial{'s' * (len(front) != 1)})")
-    axes.scatter(front["best_val/blur"], front["best_val/roughness"], s=160, facecolors="none",
+    axes.scatter(front[BEST_BLUR], front[BEST_ROUGHNESS], s=160, facecolors="none",
                  edgecolors="black", linewidths=1, zorder=2)
     for _, row in scored[scored["rank"] <= top].iterrows():
-        axes.annotate(rank_label(row), (row["best_val/blur"], row["best_val/roughness"]),
+        axes.annotate(rank_label(row), (row[BEST_BLUR], row[BEST_ROUGHNESS]),
                       xytext=(6, 6), textcoords="offset points", fontsize=8, zorder=4)
     for _, row in _baseline_rows(scored).iterrows():
-        axes.scatter([row["best_val/blur"]], [row["best_val/roughness"]], marker="*", s=320, color=BASELINE_COLOUR,
+        axes.scatter([row[BEST_BLUR]], [row[BEST_ROUGHNESS]], marker="*", s=320, color=BASELINE_COLOUR,
                      edgecolors="black", linewidths=0.8, zorder=5, label=BASELINE_LABEL)
     if roughness_weight:
-        _equal_objective_lines(axes, scored[f"best_{METRIC}"], roughness_weight)
+        _equal_objective_lines(axes, scored[BEST_OBJECTIVE], roughness_weight)
     axes.legend(loc="upper right", fontsize=8)
     note = _unscored_note(table)
     if note:
@@ -174,7 +185,7 @@ def hyperparameter_plots(table: pd.DataFrame, space: dict[str, Parameter], top: 
     figure.suptitle("Best objective against each searched hyperparameter")
     scored = _scored(table)
     unscored = table[~table.index.isin(scored.index)] if not table.empty else table
-    objective = scored[f"best_{METRIC}"] if not scored.empty else pd.Series(dtype=float)
+    objective = scored[BEST_OBJECTIVE] if not scored.empty else pd.Series(dtype=float)
     ceiling = objective.max() + 0.1 * max(objective.max() - objective.min(), 0.05) if len(objective) else 1.0
     for index, name in enumerate(names):
         axes = figure.add_subplot(1, len(names), index + 1)
@@ -190,14 +201,14 @@ def hyperparameter_plots(table: pd.DataFrame, space: dict[str, Parameter], top: 
             axes.axvline(bound, color="grey", linestyle="--", linewidth=0.8)
         _format_parameter_axis(axes, name, table[name], space)
         leaders = scored[scored["rank"] <= top]
-        axes.scatter(leaders[name], leaders[f"best_{METRIC}"], s=120, facecolors="none", edgecolors="black",
+        axes.scatter(leaders[name], leaders[BEST_OBJECTIVE], s=120, facecolors="none", edgecolors="black",
                      zorder=3, label=f"best {top}")
         baseline = _baseline_rows(scored)
         if not baseline.empty:
-            axes.scatter(baseline[name], baseline[f"best_{METRIC}"], marker="*", s=220, color=BASELINE_COLOUR,
+            axes.scatter(baseline[name], baseline[BEST_OBJECTIVE], marker="*", s=220, color=BASELINE_COLOUR,
                          edgecolors="black", linewidths=0.8, zorder=4, label="baseline")
         for _, row in leaders.iterrows():
-            axes.annotate(f"#{int(row['rank'])}", (row[name], row[f"best_{METRIC}"]), xytext=(5, 4),
+            axes.annotate(f"#{int(row['rank'])}", (row[name], row[BEST_OBJECTIVE]), xytext=(5, 4),
                           textcoords="offset points", fontsize=8)
         if not unscored.empty:
             axes.scatter(unscored[name], np.full(len(unscored), ceiling), marker="x", color=UNSCORED_COLOUR,
@@ -214,7 +225,7 @@ def training_curves(histories: pd.DataFrame, table: pd.DataFrame, top: int = 3) 
     leaders = table[table["rank"] <= top].sort_values("rank") if not table.empty else table
     figure = Figure(figsize=(11, 7.5), layout="constrained")
     figure.suptitle(f"Training curves of the best {len(leaders)} trials, and every trial's status")
-    panels = [("train/loss", "train/loss (log scale)"), (BLUR, SCORE_LABELS[BLUR]),
+    panels = [(TRAIN_LOSS, "train/loss (log scale)"), (BLUR, SCORE_LABELS[BLUR]),
               (ROUGHNESS, SCORE_LABELS[ROUGHNESS])]
     for index, (column, label) in enumerate(panels):
         axes = figure.add_subplot(2, 2, index + 1)
@@ -222,11 +233,11 @@ def training_curves(histories: pd.DataFrame, table: pd.DataFrame, top: int = 3) 
         axes.set_xlabel("epoch")
         axes.set_ylabel(label)
         for _, row in leaders.iterrows():
-            history = histories[histories["trial_id"] == row["trial_id"]] if not histories.empty else histories
+            history = histories[histories[TRIAL_ID] == row[TRIAL_ID]] if not histories.empty else histories
             if column in history:
                 healthy = history[~history[DIVERGED].astype(bool)]
                 axes.plot(healthy[EPOCH], healthy[column], marker="o", markersize=3, label=rank_label(row))
-        if column == "train/loss" and axes.has_data():
+        if column == TRAIN_LOSS and axes.has_data():
             axes.set_yscale("log")
             _plain_log_labels(axes.yaxis)
         axes.grid(alpha=0.3)

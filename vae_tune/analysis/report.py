@@ -24,19 +24,36 @@ import pandas as pd
 
 from vae_tune.analysis import page, plots
 from vae_tune.analysis.confirmation import read_confirm, summarise, summary_html, verdict
-from vae_tune.analysis.page import Picture, Section
+from vae_tune.analysis.page import TRIALS_SHOWN, Picture, Section
 from vae_tune.analysis.playbook import edge_of_range_warnings, failure_share, status_counts
 from vae_tune.analysis.results import best_trial, load_results, no_winner, open_experiment, trial_histories, trials_to_render
 from vae_tune.config import StudyConfig
 from vae_tune.experiment import load_study_config
-from vae_tune.names import BLUR, CONFIRM_FILE, CONFIRM_SUMMARY_FILE, METRIC, REPORT_DIR, ROUGHNESS, STATUS_MEANINGS
+from vae_tune.names import (
+    BEST_BLUR,
+    BEST_CHECKPOINT,
+    BEST_COLOUR_FIDELITY,
+    BEST_EPOCH,
+    BEST_OBJECTIVE,
+    BEST_PSNR,
+    BEST_ROUGHNESS,
+    BEST_TRAIN_PSNR,
+    CONFIRM_FILE,
+    CONFIRM_SUMMARY_FILE,
+    MEAN_IMAGE_PSNR_COLUMN,
+    METRIC,
+    REPORT_DIR,
+    STATUS_MEANINGS,
+    TRIAL_ID,
+    last_column,
+)
+from vae_tune.storage import is_uri
 
-SHOWN_SCORES = [f"best_{METRIC}", f"best_{BLUR}", f"best_{ROUGHNESS}"]
+SHOWN_SCORES = [BEST_OBJECTIVE, BEST_BLUR, BEST_ROUGHNESS]
 # The best trial against the baseline: these, where the trials report them.
-COMPARED_SCORES = [*SHOWN_SCORES, "best_val/psnr", "best_val/colour_fidelity"]
-HIGHER_IS_BETTER = {"best_val/psnr", "best_val/colour_fidelity"}
+COMPARED_SCORES = [*SHOWN_SCORES, BEST_PSNR, BEST_COLOUR_FIDELITY]
+HIGHER_IS_BETTER = {BEST_PSNR, BEST_COLOUR_FIDELITY}
 BEST_VS_BASELINE = "best_vs_baseline.png"
-DEFAULT_TOP = 3
 PRIOR_GRID = (4, 8)  # rows, columns of prior samples
 TRIALS, INTERPOLATIONS = "trials", "interpolations.png"  # out/trials/<trial_id>/interpolations.png
 
@@ -64,12 +81,12 @@ class Report:
         lines.append(f"{len(self.table)} trials: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
         if self.best is not None:
             params = {name: self.best[name] for name in self.searched if name in self.best}
-            lines.append(f"best trial {self.best['trial_id']} (epoch {self.best['best_epoch']}): "
+            lines.append(f"best trial {self.best[TRIAL_ID]} (epoch {self.best[BEST_EPOCH]}): "
                          + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()))
             lines.append("  " + "  ".join(f"{name.removeprefix('best_')} {self.best[name]:.4f}" for name in SHOWN_SCORES))
             diagnostics = diagnostics_line(self.best)
             lines += [f"  {diagnostics}"] if diagnostics else []
-            lines.append(f"  checkpoint {self.best['best_checkpoint']}")
+            lines.append(f"  checkpoint {self.best[BEST_CHECKPOINT]}")
         if self.baseline is not None:
             lines.append(f"best vs baseline objective: {best_against_baseline(self.best_searched, self.baseline)}")
         lines += [f"warning: {warning}" for warning in self.warnings]
@@ -81,7 +98,7 @@ class Report:
         return "\n".join(lines)
 
 
-def write_report(experiment_dir: Path | str, out: Path | None = None, top: int = DEFAULT_TOP) -> Report:
+def write_report(experiment_dir: Path | str, out: Path | None = None, top: int = TRIALS_SHOWN) -> Report:
     """Write the report of the experiment at `experiment_dir` (a path or a storage URI) into `out`.
 
     `out` defaults to EXPERIMENT_DIR/report (for a URI: the report folder of its local mirror).
@@ -89,7 +106,7 @@ def write_report(experiment_dir: Path | str, out: Path | None = None, top: int =
     if top < 1:
         raise ValueError(f"--top: must be at least 1, got {top}")
     local = open_experiment(experiment_dir)
-    location = experiment_dir if isinstance(experiment_dir, str) and "://" in experiment_dir else local.resolve()
+    location = experiment_dir if is_uri(experiment_dir) else local.resolve()
     study = load_study_config(local)
     out = Path(out).expanduser() if out else local / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
@@ -117,10 +134,10 @@ def write_report(experiment_dir: Path | str, out: Path | None = None, top: int =
                 Section("Charts", pictures=save_charts(table, study, top, out), anchor="charts"),
                 *_confirmation_sections(local, out), *trial_sections]
     page.write_page(out, f"vae-tune report: {study.name} ({Path(str(location)).name})", sections)
-    if best is not None and (out / TRIALS / best["trial_id"] / INTERPOLATIONS).is_file():
+    if best is not None and (out / TRIALS / best[TRIAL_ID] / INTERPOLATIONS).is_file():
         # The best trial's grid again at a path that never changes, for scripts and the run's summary.
         report.grid_path = out / "best_interpolations.png"
-        shutil.copyfile(out / TRIALS / best["trial_id"] / INTERPOLATIONS, report.grid_path)
+        shutil.copyfile(out / TRIALS / best[TRIAL_ID] / INTERPOLATIONS, report.grid_path)
     return report
 
 
@@ -134,10 +151,10 @@ def _split_baseline(table: pd.DataFrame) -> tuple[pd.Series | None, pd.DataFrame
 
 def best_against_baseline(best: pd.Series | None, baseline: pd.Series) -> str:
     """One line: the best searched trial's best objective against the baseline trial's."""
-    objective = f"best_{METRIC}"
+    objective = BEST_OBJECTIVE
     if pd.isna(baseline.get("rank")):  # failed, diverged or timed out
-        return f"the baseline trial {baseline['trial_id']} has no usable score ({baseline['status']})"
-    against = f"baseline {baseline['trial_id']} {baseline[objective]:.4f}"
+        return f"the baseline trial {baseline[TRIAL_ID]} has no usable score ({baseline['status']})"
+    against = f"baseline {baseline[TRIAL_ID]} {baseline[objective]:.4f}"
     if best is None:
         return f"no searched trial has a score; {against}"
     mine = f"{plots.rank_label(best)} {best[objective]:.4f}"
@@ -148,7 +165,7 @@ def best_against_baseline(best: pd.Series | None, baseline: pd.Series) -> str:
 
 def save_charts(table: pd.DataFrame, study: StudyConfig, top: int, out: Path) -> list[Picture]:
     space = study.search.space
-    leaders = table[table["rank"] <= top]["trial_id"] if not table.empty else []
+    leaders = table[table["rank"] <= top][TRIAL_ID] if not table.empty else []
     histories = trial_histories(table, leaders) if len(leaders) else pd.DataFrame()
     charts = [
         ("pareto.png", plots.pareto_plot(table, space, top, study.objective.roughness_weight),
@@ -185,15 +202,15 @@ def _summary_section(report: Report, study: StudyConfig) -> Section:
         params = _params(best, report.searched)
         scores = ", ".join(f"{name.removeprefix('best_')} {best[name]:.4f}" for name in SHOWN_SCORES)
         diagnostics = diagnostics_line(best)
-        notes.append(f"Best trial {best['trial_id']} (epoch {best['best_epoch']} of {best['epochs']}): {params}; {scores}"
+        notes.append(f"Best trial {best[TRIAL_ID]} (epoch {best[BEST_EPOCH]} of {best['epochs']}): {params}; {scores}"
                      + (f"; {diagnostics}." if diagnostics else "."))
-        notes.append(f"Its checkpoint: {best['best_checkpoint']}")
+        notes.append(f"Its checkpoint: {best[BEST_CHECKPOINT]}")
     else:
         notes.append("No trial has a usable score yet.")
     body = ""
     if report.baseline is not None:
         baseline = report.baseline
-        notes.append(f"Against the baseline, trial {baseline['trial_id']} with the tutorial's configuration "
+        notes.append(f"Against the baseline, trial {baseline[TRIAL_ID]} with the tutorial's configuration "
                      f"({_params(baseline, report.searched)}; the study's fixed values otherwise): "
                      f"{best_against_baseline(report.best_searched, baseline)}.")
         body = _comparison_table(report.best_searched, baseline)
@@ -213,7 +230,7 @@ def _comparison_table(best: pd.Series | None, baseline: pd.Series) -> str:
     columns = [(title, row) for title, row in columns if row is not None]
     scores = [name for name in COMPARED_SCORES if any(pd.notna(row.get(name)) for _, row in columns)]
     head = "<th>score (at the best epoch)</th>" + "".join(
-        f"<th>{html.escape(title)}: {html.escape(plots.rank_label(row) if pd.notna(row.get('rank')) else str(row['trial_id']))}</th>"
+        f"<th>{html.escape(title)}: {html.escape(plots.rank_label(row) if pd.notna(row.get('rank')) else str(row[TRIAL_ID]))}</th>"
         for title, row in columns)
     rows = []
     for name in scores:
@@ -227,7 +244,7 @@ def _best_vs_baseline_picture(report: Report, study: StudyConfig) -> Picture | N
     """The best searched trial's interpolation grid beside the baseline trial's: the same held-out pairs, row by row."""
     if report.baseline is None or report.best_searched is None:
         return None
-    grids = [report.out / TRIALS / str(row["trial_id"]) / INTERPOLATIONS for row in (report.best_searched, report.baseline)]
+    grids = [report.out / TRIALS / str(row[TRIAL_ID]) / INTERPOLATIONS for row in (report.best_searched, report.baseline)]
     if not all(path.is_file() for path in grids):
         return None
     from PIL import Image
@@ -242,7 +259,7 @@ def _best_vs_baseline_picture(report: Report, study: StudyConfig) -> Picture | N
     best = report.best_searched
     return Picture(Path(BEST_VS_BASELINE),
                    f"Left: the best searched trial, {plots.rank_label(best)}; right: the baseline trial "
-                   f"{report.baseline['trial_id']} (the tutorial's configuration). Each row is the same held-out pair "
+                   f"{report.baseline[TRIAL_ID]} (the tutorial's configuration). Each row is the same held-out pair "
                    "in both: the real source, the decoded straight line between their latent means, the real target.",
                    tile_size=size)
 
@@ -268,8 +285,8 @@ def _confirmation_sections(local: Path, out: Path) -> list[Section]:
 
 
 def _table_section(table: pd.DataFrame, study: StudyConfig) -> Section:
-    columns = ["rank", "trial_id", *study.search.space, "status", "epochs", "best_epoch", *SHOWN_SCORES,
-               f"last_{METRIC}", "pareto", "baseline"]
+    columns = ["rank", TRIAL_ID, *study.search.space, "status", "epochs", BEST_EPOCH, *SHOWN_SCORES,
+               last_column(METRIC), "pareto", "baseline"]
     columns = [column for column in columns if column in table]
     head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
     rows = []
@@ -287,8 +304,8 @@ def _table_section(table: pd.DataFrame, study: StudyConfig) -> Section:
 def _trial_sections(report: Report, study: StudyConfig, top: int) -> list[Section]:
     rendered = trials_to_render(report.table, top)
     baseline = report.baseline
-    drawable = baseline is not None and pd.notna(baseline["rank"]) and pd.notna(baseline["best_checkpoint"])
-    if drawable and baseline["trial_id"] not in set(rendered["trial_id"]):
+    drawable = baseline is not None and pd.notna(baseline["rank"]) and pd.notna(baseline[BEST_CHECKPOINT])
+    if drawable and baseline[TRIAL_ID] not in set(rendered[TRIAL_ID]):
         rendered = pd.concat([rendered, baseline.to_frame().T])  # drawn even when it is not among the best
     if rendered.empty:
         return []
@@ -303,7 +320,7 @@ def _trial_sections(report: Report, study: StudyConfig, top: int) -> list[Sectio
     sections = []
     for _, row in rendered.iterrows():
         is_baseline = bool(row.get("baseline", False))
-        title, anchor = plots.rank_label(row) + (" (baseline)" if is_baseline else ""), f"trial-{row['trial_id']}"
+        title, anchor = plots.rank_label(row) + (" (baseline)" if is_baseline else ""), f"trial-{row[TRIAL_ID]}"
         try:
             pictures = render_trial(row, data, study, report.out)
         except CheckpointError as error:  # one damaged checkpoint should not cost the whole report
@@ -315,9 +332,9 @@ def _trial_sections(report: Report, study: StudyConfig, top: int) -> list[Sectio
         why = " and ".join(reasons)
         notes = [f"{why[0].upper()}{why[1:]}. {_params(row, study.search.space)}. "
                  f"{row['status'].capitalize()} after {row['epochs']} epochs; "
-                 f"drawn from epoch {row['best_epoch']} (objective {row[f'best_{METRIC}']:.4f}, blur "
-                 f"{row['best_val/blur']:.4f}, roughness {row['best_val/roughness']:.4f}).",
-                 f"Checkpoint: {row['best_checkpoint']}"]
+                 f"drawn from epoch {row[BEST_EPOCH]} (objective {row[BEST_OBJECTIVE]:.4f}, blur "
+                 f"{row[BEST_BLUR]:.4f}, roughness {row[BEST_ROUGHNESS]:.4f}).",
+                 f"Checkpoint: {row[BEST_CHECKPOINT]}"]
         sections.append(Section(title, notes=notes, pictures=pictures, anchor=anchor))
     return sections
 
@@ -330,8 +347,8 @@ def render_trial(row: pd.Series, data, study: StudyConfig, out: Path) -> list[Pi
     from vae_tune.analysis import figures
     from vae_tune.training.checkpoint import load_model
 
-    model, _ = load_model(row["best_checkpoint"])
-    folder = Path(TRIALS) / str(row["trial_id"])
+    model, _ = load_model(row[BEST_CHECKPOINT])
+    folder = Path(TRIALS) / str(row[TRIAL_ID])
     (out / folder).mkdir(parents=True, exist_ok=True)
     steps, size = study.probe.interpolation_steps, study.data.image_size
     pictures = []
@@ -370,15 +387,15 @@ def diagnostics_line(row: pd.Series) -> str:
         return name in row and pd.notna(row[name])
 
     parts = []
-    if known("best_val/psnr"):
-        psnr = f"val/psnr {row['best_val/psnr']:.1f} dB"
-        if known("mean_image_psnr"):
-            psnr += f" (mean image {row['mean_image_psnr']:.1f} dB)"
-        if known("best_train/psnr"):
-            psnr += f", train/psnr {row['best_train/psnr']:.1f} dB"
+    if known(BEST_PSNR):
+        psnr = f"val/psnr {row[BEST_PSNR]:.1f} dB"
+        if known(MEAN_IMAGE_PSNR_COLUMN):
+            psnr += f" (mean image {row[MEAN_IMAGE_PSNR_COLUMN]:.1f} dB)"
+        if known(BEST_TRAIN_PSNR):
+            psnr += f", train/psnr {row[BEST_TRAIN_PSNR]:.1f} dB"
         parts.append(psnr)
-    if known("best_val/colour_fidelity"):
-        parts.append(f"colour fidelity {row['best_val/colour_fidelity']:.2f}")
+    if known(BEST_COLOUR_FIDELITY):
+        parts.append(f"colour fidelity {row[BEST_COLOUR_FIDELITY]:.2f}")
     return "  ".join(parts)
 
 

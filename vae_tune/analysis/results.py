@@ -24,6 +24,11 @@ from ray.tune import ExperimentAnalysis
 from vae_tune.baseline import find_baseline, read_record
 from vae_tune.experiment import load_study_config, reported_results
 from vae_tune.names import (
+    BEST_BLUR,
+    BEST_CHECKPOINT,
+    BEST_EPOCH,
+    BEST_OBJECTIVE,
+    BEST_ROUGHNESS,
     COLLAPSED,
     DIAGNOSTICS,
     DIVERGED,
@@ -32,6 +37,7 @@ from vae_tune.names import (
     FAILED,
     FINISHED,
     MEAN_IMAGE_PSNR,
+    MEAN_IMAGE_PSNR_COLUMN,
     METRIC,
     PARAMS_FILE,
     PENDING,
@@ -42,8 +48,13 @@ from vae_tune.names import (
     STOPPED_EARLY,
     TIMED_OUT_STATUS,
     TIMEOUT_FILE,
+    TOP_PSNR,
+    TRIAL_DIR,
+    TRIAL_ID,
     UNSCORED_FLAGS,
     USABLE,
+    best_column,
+    last_column,
 )
 from vae_tune.storage import is_uri, mirror_experiment
 from vae_tune.training.checkpoint import metric_of, newest_checkpoints
@@ -152,7 +163,7 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
         trial_id = trial_dir.name.removeprefix("trial_")
         params_of[trial_id] = params
         starts = _starts(trial_dir)
-        row = {"trial_id": trial_id, **params,
+        row = {TRIAL_ID: trial_id, **params,
                "status": _status(history, trial_dir, starts, study.training.epochs, statuses.get(trial_id)),
                "epochs": int(history[EPOCH].max()) if not history.empty else 0,
                "starts": starts}
@@ -165,32 +176,32 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
             healthy = history
         if not healthy.empty:
             last, best = healthy.iloc[-1], healthy.loc[healthy[METRIC].idxmin()]
-            row.update({f"last_{name}": float(last[name]) for name in SCORES})
-            row.update({f"best_{name}": float(best[name]) for name in SCORES})
-            row["best_epoch"] = int(best[EPOCH])
-            row.update({f"best_{name}": float(best[name]) for name in DIAGNOSTICS if name in best and pd.notna(best[name])})
+            row.update({last_column(name): float(last[name]) for name in SCORES})
+            row.update({best_column(name): float(best[name]) for name in SCORES})
+            row[BEST_EPOCH] = int(best[EPOCH])
+            row.update({best_column(name): float(best[name]) for name in DIAGNOSTICS if name in best and pd.notna(best[name])})
         if PSNR in history and history[PSNR].notna().any():
-            row[f"top_{PSNR}"] = float(history[PSNR].max())  # over every epoch, collapsed ones too
+            row[TOP_PSNR] = float(history[PSNR].max())  # over every epoch, collapsed ones too
         if MEAN_IMAGE_PSNR in history and history[MEAN_IMAGE_PSNR].notna().any():
-            row["mean_image_psnr"] = float(history[MEAN_IMAGE_PSNR].dropna().iloc[-1])
+            row[MEAN_IMAGE_PSNR_COLUMN] = float(history[MEAN_IMAGE_PSNR].dropna().iloc[-1])
         checkpoint, _ = best_checkpoint(trial_dir)
-        row["best_checkpoint"] = str(checkpoint) if checkpoint else None
-        row["trial_dir"] = str(trial_dir)
+        row[BEST_CHECKPOINT] = str(checkpoint) if checkpoint else None
+        row[TRIAL_DIR] = str(trial_dir)
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
         return table
     for name in SCORES:
-        for prefix in ("last_", "best_"):
-            if prefix + name not in table:
-                table[prefix + name] = np.nan
-    table["best_epoch"] = table.get("best_epoch", pd.Series(index=table.index, dtype=float)).astype("Int64")
+        for column in (last_column(name), best_column(name)):
+            if column not in table:
+                table[column] = np.nan
+    table[BEST_EPOCH] = table.get(BEST_EPOCH, pd.Series(index=table.index, dtype=float)).astype("Int64")
     scored = usable(table)
-    table["rank"] = table[f"best_{METRIC}"].where(scored).rank(method="first").astype("Int64")
-    table["pareto"] = scored & pareto_front(table["best_val/blur"].to_numpy(), table["best_val/roughness"].to_numpy(),
+    table["rank"] = table[BEST_OBJECTIVE].where(scored).rank(method="first").astype("Int64")
+    table["pareto"] = scored & pareto_front(table[BEST_BLUR].to_numpy(), table[BEST_ROUGHNESS].to_numpy(),
                                             scored.to_numpy())
     table["baseline"] = _baseline_flags(table, experiment_dir, params_of)
-    return table.sort_values(["rank", f"best_{METRIC}"], na_position="last").reset_index(drop=True)
+    return table.sort_values(["rank", BEST_OBJECTIVE], na_position="last").reset_index(drop=True)
 
 
 def _baseline_flags(table: pd.DataFrame, experiment_dir: Path, params: dict[str, dict]) -> pd.Series:
@@ -199,12 +210,12 @@ def _baseline_flags(table: pd.DataFrame, experiment_dir: Path, params: dict[str,
     Trials in id order: the variant generator numbers them as it creates them
     (Tune's own snapshot reorders them on resume).
     """
-    return table["trial_id"] == find_baseline(sorted(params.items()), read_record(experiment_dir))
+    return table[TRIAL_ID] == find_baseline(sorted(params.items()), read_record(experiment_dir))
 
 
 def usable(table: pd.DataFrame) -> pd.Series:
     """Which trials have a score that counts: not failed, diverged or timed out."""
-    return table["status"].isin(USABLE) & table[f"best_{METRIC}"].notna()
+    return table["status"].isin(USABLE) & table[BEST_OBJECTIVE].notna()
 
 
 def pareto_front(blur: np.ndarray, roughness: np.ndarray, candidates: np.ndarray | None = None) -> np.ndarray:
@@ -233,9 +244,9 @@ def no_winner(table: pd.DataFrame) -> str | None:
     if table.empty or usable(table).any() or not (table["status"] == COLLAPSED).any():
         return None
     line = "No trial beat the mean image: every scored epoch reconstructed the probe no better than the average training image"
-    if "top_val/psnr" in table and "mean_image_psnr" in table and table["top_val/psnr"].notna().any():
-        line += (f" (best probe PSNR {table['top_val/psnr'].max():.1f} dB, the mean image's "
-                 f"{table['mean_image_psnr'].dropna().iloc[0]:.1f} dB)")
+    if TOP_PSNR in table and MEAN_IMAGE_PSNR_COLUMN in table and table[TOP_PSNR].notna().any():
+        line += (f" (best probe PSNR {table[TOP_PSNR].max():.1f} dB, the mean image's "
+                 f"{table[MEAN_IMAGE_PSNR_COLUMN].dropna().iloc[0]:.1f} dB)")
     return line + "; train longer (training.epochs, search.grace_period) or on more images."
 
 
@@ -244,7 +255,7 @@ def best_trial(table: pd.DataFrame) -> pd.Series:
     scored = table[usable(table)] if not table.empty else table
     if scored.empty:
         raise ValueError("no trial of this study produced a usable score")
-    return scored.loc[scored[f"best_{METRIC}"].idxmin()]
+    return scored.loc[scored[BEST_OBJECTIVE].idxmin()]
 
 
 def trials_to_render(table: pd.DataFrame, top: int) -> pd.DataFrame:
@@ -252,15 +263,15 @@ def trials_to_render(table: pd.DataFrame, top: int) -> pd.DataFrame:
     if table.empty:
         return table
     chosen = (table["rank"] <= top).fillna(False) | table["pareto"]
-    return table[chosen & table["best_checkpoint"].notna()].sort_values("rank")
+    return table[chosen & table[BEST_CHECKPOINT].notna()].sort_values("rank")
 
 
 def trial_histories(table: pd.DataFrame, trial_ids) -> pd.DataFrame:
     """Per-epoch results of the given trials, one row per (trial_id, epoch), in the order given."""
     frames = []
-    by_id = table.set_index("trial_id")
+    by_id = table.set_index(TRIAL_ID)
     for trial_id in trial_ids:
-        history = read_trial_results(Path(by_id.loc[trial_id, "trial_dir"]))
+        history = read_trial_results(Path(by_id.loc[trial_id, TRIAL_DIR]))
         if not history.empty:
             frames.append(history.assign(trial_id=trial_id))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

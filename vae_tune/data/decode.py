@@ -25,7 +25,7 @@ from PIL import Image, ImageOps
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 WHITE = (255, 255, 255)
 # Everything that shapes the pixels; part of the cache key, so changing any of it makes a new cache.
-PREPROCESSING = {"version": 1, "pad": "white square", "alpha": "composited on white",
+PREPROCESSING = {"version": 2, "pad": "white square", "alpha": "composited on white",
                  "filter": "lanczos", "jpeg_draft": "2x target", "sixteen_bit": "scaled to 8"}
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
@@ -47,7 +47,10 @@ def decode_image(path: str | Path, size: int) -> np.ndarray:
                 image.draft(image.mode, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
         image.load()  # a truncated file fails here, not later
         image = ImageOps.exif_transpose(image)
-        return _fit_square(_to_rgb(image), size)
+        # Pad rather than stretch: the Kaggle photos are 3:4 portraits and stretching distorts every product.
+        # (An image over about 2 * size times wider than high shrinks to no rows at all, and counts as unreadable.)
+        square = ImageOps.pad(_to_rgb(image), (size, size), method=Image.Resampling.LANCZOS, color=WHITE)
+        return np.asarray(square, dtype=np.uint8)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -62,15 +65,6 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", rgba.size, WHITE + (255,)), rgba).convert("RGB")
     return image.convert("RGB")  # L, 1, P, CMYK, YCbCr
-
-
-def _fit_square(image: Image.Image, size: int) -> np.ndarray:
-    # Pad rather than stretch: the Kaggle photos are 3:4 portraits and stretching distorts every product.
-    scale = size / max(image.size)
-    fitted = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    square = Image.new("RGB", (size, size), WHITE)
-    square.paste(image.resize(fitted, Image.Resampling.LANCZOS), ((size - fitted[0]) // 2, (size - fitted[1]) // 2))
-    return np.asarray(square, dtype=np.uint8)
 
 
 def available_cores() -> int:

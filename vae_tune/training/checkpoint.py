@@ -43,30 +43,12 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _keep_keras_attribute_skipsets() -> None:
-    """Let Keras reuse what it works out on every `save_weights`.
-
-    Keras 3 (up to 3.15 at least) caches the attribute names it skips while
-    walking a model under "saving_attr_skipset_<type>" but looks them up under
-    "saving_attr_skiplist_<type>", so every save builds throwaway reference
-    layers again: about a third of a checkpoint's time here. Storing the sets
-    under the name it reads changes nothing in the file written.
-    """
-    from keras.src.backend.common import global_state
-
-    for kind in ("Operation", "Layer", "Functional", "Sequential", "Metric", "Optimizer", "Loss"):
-        computed = global_state.get_global_attribute(f"saving_attr_skipset_{kind}")
-        if computed is not None and global_state.get_global_attribute(f"saving_attr_skiplist_{kind}") is None:
-            global_state.set_global_attribute(f"saving_attr_skiplist_{kind}", computed)
-
-
 def save_checkpoint(model, directory: str | Path, state: dict[str, Any]) -> dict[str, Any]:
     """Write weights, then trial.json (last, so its presence means the weights are whole). Returns the state."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / WEIGHTS_FILE
     model.save_weights(weights)
-    _keep_keras_attribute_skipsets()  # from the second save on
     state = {
         **state,
         "model": dataclasses.asdict(model.config),

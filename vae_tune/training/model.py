@@ -30,11 +30,6 @@ from keras import layers, ops
 from vae_tune.config import ModelConfig
 
 
-def tutorial_kl_weight(image_size: int, latent_dim: int) -> float:
-    """The kl_weight that reproduces the tutorial's `1000 * MSE + mean KL` loss."""
-    return image_size * image_size * 3 / (1000 * latent_dim)
-
-
 class Sampling(layers.Layer):
     """z = mean + exp(log_var / 2) * eps, eps ~ N(0, I); seeded so runs repeat."""
 
@@ -156,12 +151,6 @@ class VAE(keras.Model):
         # replicas gives the global-batch mean; a custom compute_loss has to do the same.
         # Exact because every replica gets an equal share of each batch (training_batches).
         return loss / tf.distribute.get_strategy().num_replicas_in_sync
-
-    def encode_mean(self, images):
-        return self.encoder(images, training=False)[0]
-
-    def decode(self, z):
-        return self.decoder(z, training=False)
 
 
 def build_vae(config: ModelConfig, learning_rate: float, seed: int = 0) -> VAE:

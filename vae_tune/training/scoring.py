@@ -14,18 +14,30 @@ from vae_tune import metrics
 from vae_tune.config import ObjectiveConfig
 from vae_tune.data.dataset import Probe
 from vae_tune.names import (
+    ACTIVE_FRACTION,
+    ACTIVE_UNITS,
     BLUR,
     BLUR_COLOUR,
     BLUR_DETAIL,
     COLLAPSED,
     COLOUR_FIDELITY,
+    EFFECTIVE_BLUR_SIGMA,
+    KL,
+    KL_PER_DIM_MAX,
+    KL_PER_DIM_MEDIAN,
     MEAN_IMAGE_PSNR,
+    MIDPOINT_SHARPNESS,
+    MSE,
     OBJECTIVE,
+    PATH_ENERGY,
     PSNR,
+    RECONSTRUCTION_LOSS,
     ROUGHNESS,
+    ROUGHNESS_CROSS,
     ROUGHNESS_SHORTFALL,
     ROUGHNESS_UNEVENNESS,
     TRAIN_PSNR,
+    VAL_LOSS,
     WORST_SCORES,
 )
 from vae_tune.training.model import reconstruction_error
@@ -124,23 +136,23 @@ class ProbeScorer:
             ROUGHNESS: roughness,
             ROUGHNESS_UNEVENNESS: roughness_terms["unevenness"],
             ROUGHNESS_SHORTFALL: roughness_terms["shortfall"],
-            "val/effective_blur_sigma": metrics.effective_blur_sigma(blur, self.blur_calibration),
+            EFFECTIVE_BLUR_SIGMA: metrics.effective_blur_sigma(blur, self.blur_calibration),
             # Distortion and rate in the training loss's units (per image), at the posterior mean.
-            "val/reconstruction_loss": float(np.mean(reconstruction_error(probe.images, reconstructions,
+            RECONSTRUCTION_LOSS: float(np.mean(reconstruction_error(probe.images, reconstructions,
                                                                           model.config.chroma_weight))),
-            "val/kl": float(kl_per_dimension.sum()),
-            "val/mse": float(squared_error.mean()),
+            KL: float(kl_per_dimension.sum()),
+            MSE: float(squared_error.mean()),
             PSNR: metrics.psnr(probe.images, reconstructions),
-            "val/kl_per_dim_max": float(kl_per_dimension.max()),
-            "val/kl_per_dim_median": float(np.median(kl_per_dimension)),
-            "val/active_units": active,
-            "val/active_fraction": active / z_images.shape[1],
-            "val/path_energy": metrics.path_energy(paths[:within]),
-            "val/midpoint_sharpness": metrics.midpoint_sharpness_ratio(paths[:within]),
+            KL_PER_DIM_MAX: float(kl_per_dimension.max()),
+            KL_PER_DIM_MEDIAN: float(np.median(kl_per_dimension)),
+            ACTIVE_UNITS: active,
+            ACTIVE_FRACTION: active / z_images.shape[1],
+            PATH_ENERGY: metrics.path_energy(paths[:within]),
+            MIDPOINT_SHARPNESS: metrics.midpoint_sharpness_ratio(paths[:within]),
         }
-        scores["val/loss"] = scores["val/reconstruction_loss"] + model.config.kl_weight * scores["val/kl"]
+        scores[VAL_LOSS] = scores[RECONSTRUCTION_LOSS] + model.config.kl_weight * scores[KL]
         if len(probe.cross_starts):
-            scores["val/roughness_cross"] = metrics.roughness(paths[within:], probe.cross_starts, probe.cross_ends)
+            scores[ROUGHNESS_CROSS] = metrics.roughness(paths[within:], probe.cross_starts, probe.cross_ends)
         if len(train_images):
             scores[TRAIN_PSNR] = metrics.psnr(train_images, train_reconstructions)
         return guard_collapse(scores, self.mean_image_psnr, self.objective.collapse_guard)

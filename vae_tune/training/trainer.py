@@ -17,7 +17,18 @@ import keras
 
 from vae_tune.config import StudyConfig, check_batch_split
 from vae_tune.data.dataset import Dataset, make_probe, split_indices, training_batches
-from vae_tune.names import DIVERGED, EPOCH, WORST_SCORES
+from vae_tune.names import (
+    DEVICE_SUMMARY,
+    DIVERGED,
+    EPOCH,
+    GPU_IDS,
+    IMAGES_PER_SECOND,
+    REPLICAS,
+    SCORING_SECONDS,
+    TRAIN_PREFIX,
+    TRAIN_SECONDS,
+    WORST_SCORES,
+)
 from vae_tune.training.checkpoint import restore_checkpoint, save_checkpoint
 from vae_tune.training.distribute import choose_devices, dtype_policy
 from vae_tune.training.model import build_vae
@@ -93,15 +104,15 @@ class TrialTrainer:
         )
         train_seconds = time.perf_counter() - started
         self.epoch += 1
-        train = {f"train/{name}": float(values[-1]) for name, values in history.history.items()}
+        train = {TRAIN_PREFIX + name: float(values[-1]) for name, values in history.history.items()}
         result: dict[str, Any] = {
             EPOCH: self.epoch,
             **train,
-            "time/train_seconds": train_seconds,
-            "train/images_per_second": len(self.train_indices) / train_seconds,
-            "device/replicas": self.devices.replicas,
-            "device/gpu_ids": ",".join(self.devices.gpu_ids),
-            "device/summary": self.devices.describe(),
+            TRAIN_SECONDS: train_seconds,
+            IMAGES_PER_SECOND: len(self.train_indices) / train_seconds,
+            REPLICAS: self.devices.replicas,
+            GPU_IDS: ",".join(self.devices.gpu_ids),
+            DEVICE_SUMMARY: self.devices.describe(),
         }
         if not all(math.isfinite(value) for value in train.values()):
             # NaN is not valid JSON and poisons searchers: record which losses broke, report worst scores.
@@ -111,6 +122,6 @@ class TrialTrainer:
         # Validation losses come from the probe pass too: a separate pass over the whole
         # validation split doubled the scoring cost (benchmarks/scoring_share.py).
         result.update(self.scorer.score(self.model))
-        result["time/scoring_seconds"] = time.perf_counter() - started
+        result[SCORING_SECONDS] = time.perf_counter() - started
         result[DIVERGED] = False
         return result

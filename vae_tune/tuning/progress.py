@@ -9,7 +9,22 @@ from ray import tune
 
 from vae_tune.baseline import read_record, same_params, write_record
 from vae_tune.config import format_params
-from vae_tune.names import BLUR, COLLAPSED, DIVERGED, EPOCH, MEAN_IMAGE_PSNR, OBJECTIVE, PSNR, ROUGHNESS, TIMED_OUT
+from vae_tune.names import (
+    BLUR,
+    COLLAPSED,
+    DEVICE_SUMMARY,
+    DIVERGED,
+    EPOCH,
+    MEAN_IMAGE_PSNR,
+    OBJECTIVE,
+    PSNR,
+    REPORTED_AGAIN,
+    RESUMED_FROM_EPOCH,
+    ROUGHNESS,
+    TIMED_OUT,
+    TRAIN_SECONDS,
+    TRIAL_ID,
+)
 
 
 class ProgressPrinter(tune.Callback):
@@ -44,7 +59,7 @@ class ProgressPrinter(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         epoch = int(result.get(EPOCH, 0))
         self.last_epoch[trial.trial_id] = epoch
-        devices = result.get("device/summary")
+        devices = result.get(DEVICE_SUMMARY)
         if devices and self.devices.get(trial.trial_id) != devices:  # first result, or resumed elsewhere
             self.devices[trial.trial_id] = devices
             self._print(trial, f"trains on {devices}")
@@ -54,9 +69,9 @@ class ProgressPrinter(tune.Callback):
         if result.get(DIVERGED):
             self._print(trial, f"epoch {epoch}/{self.max_epochs}: loss is NaN/inf, trial diverged")
             return
-        if "resumed_from_epoch" in result:
-            self._print(trial, f"resumed from its epoch-{result['resumed_from_epoch']} checkpoint")
-        source = ", from its checkpoint" if result.get("reported_again") else ""  # trained before a restart
+        if RESUMED_FROM_EPOCH in result:
+            self._print(trial, f"resumed from its epoch-{result[RESUMED_FROM_EPOCH]} checkpoint")
+        source = ", from its checkpoint" if result.get(REPORTED_AGAIN) else ""  # trained before a restart
         psnr = f"psnr {result[PSNR]:.1f} dB  " if PSNR in result else ""
         if result.get(COLLAPSED):
             scores = (f"collapsed: {psnr}no better than the mean image's {result[MEAN_IMAGE_PSNR]:.1f} dB, "
@@ -65,7 +80,7 @@ class ProgressPrinter(tune.Callback):
             scores = (f"objective {result[OBJECTIVE]:.4f}  blur {result[BLUR]:.4f}  "
                       f"roughness {result[ROUGHNESS]:.4f}  {psnr}")
         self._print(trial, f"epoch {epoch:>2}/{self.max_epochs}  {scores.rstrip()}  "
-                           f"({result['time/train_seconds']:.1f}s train{source})")
+                           f"({result[TRAIN_SECONDS]:.1f}s train{source})")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         epoch = self.last_epoch.get(trial.trial_id, 0)
@@ -99,7 +114,7 @@ class BaselineRecorder(tune.Callback):
             return
         self.done = True
         recorded = read_record(self.experiment)
-        if recorded is not None and recorded.get("trial_id"):
+        if recorded is not None and recorded.get(TRIAL_ID):
             return
         if same_params(trials[0].config, self.point):
             write_record(self.experiment, self.point, trials[0].trial_id)

@@ -42,7 +42,7 @@ from ray.tune import ExperimentAnalysis
 
 from vae_tune.experiment import reported_results
 from vae_tune.log import logger
-from vae_tune.names import EPOCH
+from vae_tune.names import CHECKPOINT_SHA256, EPOCH, REPORTED_AGAIN, RESUMED_FROM_EPOCH, RESUMED_FROM_SHA256
 from vae_tune.storage import is_uri
 from vae_tune.training.checkpoint import CheckpointError, checkpoint_states, newest_checkpoints
 from vae_tune.training.trainer import TrialTrainer
@@ -81,12 +81,12 @@ def restore_latest(trainer: TrialTrainer, checkpoint, trial_dir: Path | None = N
 
 
 def _resumed(trainer: TrialTrainer, state: dict[str, Any]) -> dict[str, Any]:
-    return {"resumed_from_epoch": trainer.epoch, "resumed_from_sha256": state["weights"]["sha256"]}
+    return {RESUMED_FROM_EPOCH: trainer.epoch, RESUMED_FROM_SHA256: state["weights"]["sha256"]}
 
 
 def _start_again() -> dict[str, Any]:
     logger.warning("no intact checkpoint left; this trial starts again from epoch 0")
-    return {"resumed_from_epoch": 0}
+    return {RESUMED_FROM_EPOCH: 0}
 
 
 def report_unlogged_epochs(trial_dir: Path, resumed_epoch: int, resumed: dict[str, Any],
@@ -102,8 +102,8 @@ def report_unlogged_epochs(trial_dir: Path, resumed_epoch: int, resumed: dict[st
     saved = {state[EPOCH]: state for _, state in reversed(checkpoint_states(trial_dir))}  # the newest of each epoch
     for epoch in sorted(epoch for epoch in set(saved) - logged if epoch <= resumed_epoch):
         state = saved[epoch]
-        tune.report({**state["metrics"], **resumed, "checkpoint_sha256": state["weights"]["sha256"],
-                     "reported_again": True})
+        tune.report({**state["metrics"], **resumed, CHECKPOINT_SHA256: state["weights"]["sha256"],
+                     REPORTED_AGAIN: True})
         resumed = {}
     return resumed
 

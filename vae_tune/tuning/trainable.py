@@ -20,7 +20,18 @@ from vae_tune.config import StudyConfig
 from vae_tune.data.dataset import Dataset
 from vae_tune.experiment import trial_dirname
 from vae_tune.log import logger, show_on_console
-from vae_tune.names import DIVERGED, EPOCH, METRIC, STARTS_FILE, TIMED_OUT, TIMEOUT_FILE, WORST_SCORES
+from vae_tune.names import (
+    CHECKPOINT_SHA256,
+    DIVERGED,
+    EPOCH,
+    METRIC,
+    NODE_ID,
+    RESUMED_FROM_EPOCH,
+    STARTS_FILE,
+    TIMED_OUT,
+    TIMEOUT_FILE,
+    WORST_SCORES,
+)
 from vae_tune.storage import is_uri
 from vae_tune.training.checkpoint import prune_checkpoints, read_state
 from vae_tune.training.distribute import configure_threads
@@ -47,7 +58,7 @@ def trial_directory(experiment_dir: str) -> Path:
 def record_start(trial_dir: Path, resumed: dict[str, Any], setup_seconds: float) -> None:
     """One line per start of this trial in starts.log: how often it ran, from where, and how long
     the start took (threads, data split, probe, model build, restore)."""
-    line = {"pid": os.getpid(), "time": time.time(), "resumed_from_epoch": resumed.get("resumed_from_epoch"),
+    line = {"pid": os.getpid(), "time": time.time(), RESUMED_FROM_EPOCH: resumed.get(RESUMED_FROM_EPOCH),
             "setup_seconds": setup_seconds}
     with open(trial_dir / STARTS_FILE, "a") as log:
         log.write(json.dumps(line) + "\n")
@@ -60,7 +71,7 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, expe
     configure_threads(study.resources.cpus_per_trial)
     trainer = TrialTrainer(study, config, dataset, gpu_ids=ray.get_gpu_ids())
     logger.info(f"trial trains on {trainer.devices.describe()}")
-    node = {"device/node_id": ray.get_runtime_context().get_node_id()}
+    node = {NODE_ID: ray.get_runtime_context().get_node_id()}
     trial_dir = trial_directory(experiment_dir)
     # On local or shared storage the checkpoints sit in trial_dir, and the trial picks and prunes them
     # itself (vae_tune.tuning.resume); on s3:// or gs:// Tune does (tuner.checkpoint_config).
@@ -78,7 +89,7 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, expe
         with tempfile.TemporaryDirectory() as directory:
             saved = trainer.save(directory, metrics)
             # In the epoch's results for good: most checkpoints' weights are pruned.
-            metrics["checkpoint_sha256"] = saved["weights"]["sha256"]
+            metrics[CHECKPOINT_SHA256] = saved["weights"]["sha256"]
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
         if own_checkpoints:
             prune_checkpoints(trial_dir, METRIC)
