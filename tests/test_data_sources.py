@@ -341,3 +341,22 @@ def test_parallel_build_matches_a_single_process_build(tmp_path, warned):
         two = load_dataset(folder_config(tmp_path / "zoo", tmp_path / "two", workers=2))
     assert one.ids == two.ids
     np.testing.assert_array_equal(one.images, two.images)
+
+
+@pytest.mark.parametrize("count", [1, 3, 10])
+def test_run_on_a_folder_too_small_to_study_stops_before_ray_with_one_line(tmp_path, capsys, count):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(count):
+        Image.new("RGB", (40, 30), (20 * i, 100, 200 - 20 * i)).save(photos / f"{i}.png")
+    results = tmp_path / "results"
+    code = main(["run", "--data", str(photos), "--set", f'data.cache_dir="{tmp_path / "cache"}"',
+                 "--set", f'storage_path="{results}"'])
+    captured = capsys.readouterr()
+    assert code == 2
+    (line,) = captured.err.strip().splitlines()
+    # The default study, local: training.batch_size = 32, validation_fraction = 0.1.
+    assert line.startswith(f"vae-tune: error: data: {count} usable image{'s' * (count > 1)} in {photos}")
+    assert line.endswith("training.batch_size = 32 needs at least 32 to train on, about 36 images in all at "
+                         "validation_fraction 0.1 (or a smaller batch_size)")
+    assert "starting Ray" not in captured.out and not results.exists()  # stopped before Ray and the experiment

@@ -19,7 +19,7 @@ from ray import tune
 
 from vae_tune.baseline import baseline_plan, write_record
 from vae_tune.config import StudyConfig, image_count, to_dict
-from vae_tune.data.dataset import Dataset, load_dataset
+from vae_tune.data.dataset import Dataset, fit_study_to_dataset, load_dataset
 from vae_tune.experiment import experiment_name, load_study_config, storage_root
 from vae_tune.log import logger, show_on_console
 from vae_tune.names import STUDY_FILE
@@ -145,12 +145,16 @@ def _fit(tuner: tune.Tuner, total_trials: int, experiment: str) -> StudyOutcome:
     return StudyOutcome(experiment, results, interrupted=interrupted)
 
 
-def _load_data(study: StudyConfig) -> Dataset:
+def _prepare_data(study: StudyConfig, dataset: Dataset | None = None) -> tuple[StudyConfig, Dataset]:
+    """The study's images (loaded here unless given) and the study fitted to them: too few stops here, before Ray."""
+    if dataset is not None:
+        return fit_study_to_dataset(study, dataset), dataset
     started = time.monotonic()
     logger.info(f"preparing data ({study.data.source}, {image_count(study.data)} at {study.data.image_size}px)")
     dataset = load_dataset(study.data)
+    study = fit_study_to_dataset(study, dataset)
     logger.info(f"{len(dataset)} images ready in {time.monotonic() - started:.1f}s; starting Ray")
-    return dataset
+    return study, dataset
 
 
 def run_study(
@@ -171,7 +175,7 @@ def run_study(
     progress lines name trials by.
     """
     _quiet_and_safe_defaults()
-    dataset = dataset if dataset is not None else _load_data(study)
+    study, dataset = _prepare_data(study, dataset)
     ensure_ray(address, verbose=verbose)
     request = check_cluster(study)
     name = experiment_name(study)
@@ -211,7 +215,7 @@ def resume_study(
     study = load_study_config(experiment)
     if not tune.Tuner.can_restore(experiment):
         raise FileNotFoundError(f"{experiment} has no Ray Tune experiment state to resume from")
-    dataset = _load_data(study)
+    study, dataset = _prepare_data(study)
     ensure_ray(address, verbose=verbose)
     request = check_cluster(study)  # "node" resolved against the cluster it resumes on
     retry = study.execution.retry_errored_on_resume if retry_errored is None else retry_errored
