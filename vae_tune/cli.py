@@ -106,7 +106,17 @@ def dataclass_fields(instance) -> dict:
     return {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)}
 
 
+def load_tensorflow(args: argparse.Namespace) -> None:
+    """TensorFlow loaded before a command's modules import it, its harmless start-up lines dropped
+    (vae_tune.training.quiet); `--verbose` shows them."""
+    if not getattr(args, "verbose", False):
+        from vae_tune.training.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+
+
 def command_confirm(args: argparse.Namespace) -> int:
+    load_tensorflow(args)
     from vae_tune.confirm import confirm_study
 
     outcome = confirm_study(args.experiment_dir, top=args.top, seeds=args.seeds, address=args.address,
@@ -133,6 +143,7 @@ def command_run(args: argparse.Namespace) -> int:
     if args.resume:
         return resume_matching(study, Path(args.resume), args)
     print(describe_study(study), flush=True)
+    load_tensorflow(args)
     from vae_tune.tuning.session import run_study
 
     return finish(run_study(study, address=args.address, verbose=args.verbose))
@@ -153,6 +164,7 @@ def resume_matching(study: StudyConfig, experiment_dir: Path, args: argparse.Nam
 
 
 def command_resume(args: argparse.Namespace) -> int:
+    load_tensorflow(args)
     from vae_tune.tuning.session import resume_study
 
     retry = False if args.no_retry else None
@@ -171,6 +183,7 @@ def finish(outcome) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
+    load_tensorflow(args)  # the report draws the best trials with their models
     from vae_tune.analysis.report import write_report
 
     report = write_report(args.experiment_dir, out=Path(args.out) if args.out else None, top=args.top)
@@ -179,6 +192,7 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 def command_interpolate(args: argparse.Namespace) -> int:
+    load_tensorflow(args)
     from vae_tune.analysis.figures import save_gif
     from vae_tune.analysis.photos import describe_checkpoint, morph_photos, resolve_checkpoint, save_strip
     from vae_tune.training.checkpoint import read_state
@@ -197,6 +211,7 @@ def command_interpolate(args: argparse.Namespace) -> int:
 
 
 def command_score(args: argparse.Namespace) -> int:
+    load_tensorflow(args)
     from vae_tune.analysis.photo_pairs import score_pairs
 
     if args.command == "evaluate":
