@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -85,6 +87,26 @@ def test_results_count_collapsed_epochs_and_trials_and_rank_only_the_rest(tmp_pa
     assert table.loc["grey", "best_objective"] == WORST_SCORES["objective"] and pd.isna(table.loc["grey", "rank"])
     assert best_trial(table.reset_index())["trial_id"] == "learns"
     assert no_winner(table.reset_index()) is None
+
+
+def test_a_collapsed_trial_shows_no_score_in_the_report_table_and_summary(tmp_path):
+    study = load_study("smoke", [*GUARDED, "training.epochs=2"])
+    (tmp_path / "study.json").write_text(json.dumps(to_dict(study)))
+    write_trial(tmp_path, "learns", [epoch(1, 14.0, 0.9), epoch(2, 15.0, 0.8)])
+    write_trial(tmp_path, "grey", [epoch(1, 8.0), epoch(2, 8.0)])
+    report = write_report(tmp_path)
+    page = report.index.read_text()
+    table = page[page.index("<table>"):page.index("</table>")]
+    columns = re.findall(r"<th>(.*?)</th>", table)
+    rows = {cells[1]: dict(zip(columns, map(html.unescape, cells)))
+            for cells in (re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table))
+            if cells}
+    shown = ["best_objective", "best_val/blur", "best_val/roughness", "last_objective"]
+    assert [rows["grey"][column] for column in shown] == ["—"] * 4
+    assert [rows["learns"][column] for column in shown] == ["0.8", "0.6", "0.2", "0.8"]
+    assert rows["grey"]["status"] == "collapsed" and rows["grey"]["epochs"] == "2"  # the rest as it was
+    assert "10.0000" not in report.summary()  # no stand-in score on the console either
+    assert "  objective 0.8000  val/blur 0.6000  val/roughness 0.2000" in report.summary()
 
 
 def test_a_study_whose_trials_never_beat_the_mean_image_names_no_best_trial(tmp_path, ray_session):

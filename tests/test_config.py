@@ -165,16 +165,17 @@ def write_photos(folder, count):
 
 def test_a_folder_study_says_its_image_count_is_a_cap(tmp_path, capsys):
     """data.samples only caps a folder: `show` and `run` must not claim 2048 images for a folder of 5."""
-    from vae_tune.tuning.session import _load_data
+    from vae_tune.tuning.session import _prepare_data
 
     folder = write_photos(tmp_path / "photos", 5)
     assert main(["show", "smoke", "--data", str(folder), "--set", "data.samples=2048"]) == 0
     shown = capsys.readouterr().out
     assert f"folder from {folder}, up to 2048 images at " in shown
     study = load_study("smoke", ['data.source="folder"', f'data.path="{folder}"', "data.samples=2048",
-                                 f'data.cache_dir="{tmp_path / "cache"}"'])
-    assert len(_load_data(study)) == 5
-    preparing, ready = capsys.readouterr().out.splitlines()[:2]
+                                 f'data.cache_dir="{tmp_path / "cache"}"', "training.batch_size=1"])
+    assert len(_prepare_data(study)[1]) == 5
+    lines = capsys.readouterr().out.splitlines()
+    preparing, ready = lines[0], lines[-1]  # between them, the warning that the probe shrinks to the 5 photos' split
     assert preparing.startswith("vae-tune: preparing data (folder, up to 2048 images at ")
     assert ready.startswith("vae-tune: 5 images ready in ")
     # The synthetic catalogue generates exactly data.samples images: no "up to" there.

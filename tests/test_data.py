@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
-from vae_tune.config import DataConfig, DataError, ProbeConfig
+from vae_tune.config import DataConfig, DataError, ProbeConfig, load_study
 from vae_tune.data.dataset import (
+    Dataset,
+    fit_study_to_dataset,
     interpolation_pairs,
     load_dataset,
     make_probe,
@@ -105,3 +107,33 @@ def test_probe_has_both_pair_sets_from_validation():
     validation_images = {dataset.images[i].tobytes() for i in validation}
     for image in [*probe.pair_starts, *probe.cross_ends]:
         assert (np.round(image * 255).astype(np.uint8)).tobytes() in validation_images
+
+
+def ten_photos() -> Dataset:
+    """10 images whose split at validation_fraction 0.01 holds out exactly the split's minimum of 2."""
+    images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1) * np.full((1, 16, 16, 3), 20, np.uint8)
+    return Dataset(images, np.zeros(10, np.int64), ("all",), tuple(f"photo{i}" for i in range(10)))
+
+
+def test_fewer_images_than_a_batch_to_train_on_is_refused_with_the_count_and_what_is_needed():
+    study = load_study("smoke", ["data.validation_fraction=0.01"])  # training.batch_size = 32
+    with pytest.raises(DataError) as refused:
+        fit_study_to_dataset(study, ten_photos())
+    assert str(refused.value) == (
+        "data: 10 usable images (8 to train on, 2 held out); training.batch_size = 32 needs at least 32 to train on, "
+        "about 34 images in all at validation_fraction 0.01 (or a smaller batch_size)")
+    searched = load_study("smoke", ["data.validation_fraction=0.01", "training.batch_size=4",
+                                    'search.space.batch_size={distribution="choice", values=[4, 16]}'])
+    with pytest.raises(DataError, match=r"the largest search.space.batch_size = 16 needs at least 16 to train on"):
+        fit_study_to_dataset(searched, ten_photos())
+
+
+def test_a_validation_split_smaller_than_the_probe_shrinks_the_probe_and_says_so(warned):
+    study = load_study("smoke", ["data.validation_fraction=0.01", "training.batch_size=8"])  # probe: 32 images, 4 pairs
+    with warned(r"the validation split holds 2 of the 10 images: the probe scores 2 images \(probe.images = 32\) "
+                r"and 1 pairs \(probe.pairs = 4\)"):
+        fitted = fit_study_to_dataset(study, ten_photos())
+    assert (fitted.probe.images, fitted.probe.pairs) == (2, 1)
+    assert fitted.probe.cross_pairs == study.probe.cross_pairs and fitted.data == study.data
+    roomy = load_study("smoke", ["training.batch_size=4", "probe.images=2", "probe.pairs=1", "probe.cross_pairs=0"])
+    assert fit_study_to_dataset(roomy, ten_photos()) is roomy  # nothing to fit: the same study

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -353,3 +354,43 @@ def test_parallel_build_matches_a_single_process_build(tmp_path, warned):
         two = load_dataset(folder_config(tmp_path / "zoo", tmp_path / "two", workers=2))
     assert one.ids == two.ids
     np.testing.assert_array_equal(one.images, two.images)
+
+
+
+def photo_folder(root, count):
+    root.mkdir(parents=True)
+    for i in range(count):
+        Image.new("RGB", (40, 30), (20 * i, 100, 200 - 20 * i)).save(root / f"{i}.png")
+    return root
+
+
+# The default study, local: training.batch_size = 32, validation_fraction = 0.1.
+TOO_FEW = ("training.batch_size = 32 needs at least 32 to train on, about 36 images in all at validation_fraction 0.1 "
+           "(or a smaller batch_size)")
+
+
+@pytest.mark.parametrize("count", [1, 3, 10])
+def test_a_folder_too_small_to_study_stops_before_ray_naming_the_count_and_what_is_needed(tmp_path, capsys, count):
+    from vae_tune.tuning.session import run_study
+
+    photos = photo_folder(tmp_path / "photos", count)
+    study = load_study("local", ["data.source=\"folder\"", f'data.path="{photos}"', f'data.cache_dir="{tmp_path / "cache"}"',
+                                 f'storage_path="{tmp_path / "results"}"'])
+    with pytest.raises(DataError) as refused:
+        run_study(study)
+    message = str(refused.value)
+    assert message.startswith(f"data: {count} usable image{'s' * (count > 1)} in {photos}") and message.endswith(TOO_FEW)
+    if count >= 3:  # a split exists: its two sides add up to the count
+        train, held_out = map(int, re.search(r"\((\d+) to train on, (\d+) held out\)", message).groups())
+        assert train + held_out == count and held_out >= 2
+    assert "starting Ray" not in capsys.readouterr().out and not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_the_command_on_three_photos_prints_one_line_on_stderr_and_nothing_of_tensorflow(tmp_path):
+    photos = photo_folder(tmp_path / "photos", 3)
+    done = subprocess.run([sys.executable, "-m", "vae_tune.cli", "run", "--data", str(photos),
+                           "--set", f'data.cache_dir="{tmp_path / "cache"}"', "--set", f'storage_path="{tmp_path}/results"'],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2
+    assert done.stderr == f"vae-tune: error: data: 3 usable images in {photos} (1 to train on, 2 held out); {TOO_FEW}\n"

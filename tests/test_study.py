@@ -22,6 +22,8 @@ def test_smoke_study_trains_reports_checkpoints_and_draws_a_grid(tiny_study, ray
     assert (experiment / "study.json").is_file()
     # One concise line per epoch of each trial.
     assert out.count("epoch  2/2") == 2 and "objective" in out and "+--" not in out
+    # The overall line, once both trials ended.
+    assert "] 2 trials: 2 ended, 0 running, 0 pending; 4 of 4 epochs\n" in out
 
     table = load_results(experiment)
     assert len(table) == 2

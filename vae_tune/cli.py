@@ -107,7 +107,17 @@ def dataclass_fields(instance) -> dict:
     return {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)}
 
 
+def load_tensorflow(args: argparse.Namespace) -> None:
+    """TensorFlow loaded before a command's modules import it, its harmless start-up lines dropped
+    (vae_tune.training.quiet); `--verbose` shows them."""
+    if not getattr(args, "verbose", False):
+        from vae_tune.training.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+
+
 def command_confirm(args: argparse.Namespace) -> int:
+    load_tensorflow(args)
     from vae_tune.confirm import confirm_study
 
     outcome = confirm_study(args.experiment_dir, top=args.top, seeds=args.seeds, address=args.address,
@@ -132,12 +142,14 @@ def command_show(args: argparse.Namespace) -> int:
 def command_run(args: argparse.Namespace) -> int:
     study = resolve_study(args)  # every config error stops here, before Ray starts
     print(describe_study(study), flush=True)
+    load_tensorflow(args)
     from vae_tune.tuning.session import run_study
 
     return finish(run_study(study, address=args.address, verbose=args.verbose))
 
 
 def command_resume(args: argparse.Namespace) -> int:
+    load_tensorflow(args)
     from vae_tune.tuning.session import resume_study
 
     retry = False if args.no_retry else None
@@ -156,6 +168,7 @@ def finish(outcome) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
+    load_tensorflow(args)  # the report draws the best trials with their models
     from vae_tune.analysis.report import write_report
 
     report = write_report(args.experiment_dir, out=Path(args.out) if args.out else None, top=args.top)
@@ -164,6 +177,7 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 def command_interpolate(args: argparse.Namespace) -> int:
+    load_tensorflow(args)
     from vae_tune.analysis.figures import save_gif
     from vae_tune.analysis.photos import describe_checkpoint, morph_photos, resolve_checkpoint, save_strip
     from vae_tune.training.checkpoint import read_state
@@ -182,6 +196,7 @@ def command_interpolate(args: argparse.Namespace) -> int:
 
 
 def command_score(args: argparse.Namespace) -> int:
+    load_tensorflow(args)
     from vae_tune.analysis.photo_pairs import score_pairs
 
     scored = score_pairs(args.checkpoint, args.pairs)

@@ -54,6 +54,9 @@ SHOWN_SCORES = [BEST_OBJECTIVE, BEST_BLUR, BEST_ROUGHNESS]
 COMPARED_SCORES = [*SHOWN_SCORES, BEST_PSNR, BEST_COLOUR_FIDELITY]
 HIGHER_IS_BETTER = {BEST_PSNR, BEST_COLOUR_FIDELITY}
 BEST_VS_BASELINE = "best_vs_baseline.png"
+# In the score cells of a trial without a score that counts: a collapsed, diverged or timed-out trial
+# reported the finite worst case (names.WORST_SCORES), which read as a score.
+NO_SCORE = "—"
 PRIOR_GRID = (4, 8)  # rows, columns of prior samples
 TRIALS, INTERPOLATIONS = "trials", "interpolations.png"  # out/trials/<trial_id>/interpolations.png
 
@@ -289,13 +292,17 @@ def _table_section(table: pd.DataFrame, study: StudyConfig) -> Section:
                last_column(METRIC), "pareto", "baseline"]
     columns = [column for column in columns if column in table]
     head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
+    scores = {*SHOWN_SCORES, last_column(METRIC)}
     rows = []
     for _, row in table.iterrows():
-        cells = "".join(f"<td>{html.escape(_format(row[column]))}</td>" for column in columns)
+        scored = pd.notna(row["rank"])
+        cells = "".join(f"<td>{html.escape(_format(row[column]) if scored or column not in scores else NO_SCORE)}</td>"
+                        for column in columns)
         rows.append(f'<tr{" class=pareto" if row.get("pareto") else ""}>{cells}</tr>')
     body = (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
             if rows else "<p>No trial has started yet.</p>")
-    note = ("Scores are at each trial's best epoch (lowest objective); Pareto-front rows are shaded. "
+    note = ("Scores are at each trial's best epoch (lowest objective); Pareto-front rows are shaded; "
+            f"{NO_SCORE}: no score that counts (collapsed, diverged, failed, timed out, or none yet). "
             "The full table, with last scores and checkpoint paths, is results.csv: "
             "pandas.read_csv or vae_tune.analysis.load_results(EXPERIMENT_DIR) load it.")
     return Section("Results", notes=[note], html=body + '<p><a href="results.csv">results.csv</a></p>', anchor="results")

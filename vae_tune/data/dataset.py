@@ -10,13 +10,16 @@ embedding it in the graph as a constant.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from vae_tune.config import DataConfig, DataError, ProbeConfig
+from vae_tune.config import DataConfig, DataError, ProbeConfig, StudyConfig
+from vae_tune.log import logger
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,45 @@ def split_indices(ids: Sequence[str], validation_fraction: float, seed: int) -> 
     held_out[order[:2]] = True
     held_out[order[-1]] = False
     return np.flatnonzero(~held_out), np.flatnonzero(held_out)
+
+
+def fit_study_to_dataset(study: StudyConfig, dataset: Dataset) -> StudyConfig:
+    """`study` checked against the images actually loaded, in the driver before Ray starts.
+
+    `validate` sees only `data.samples`, a cap for a folder or Kaggle dataset,
+    not a count. Too few images to train on is a DataError naming the count and
+    what is needed: every trial must get at least one full batch of the largest
+    batch size it may draw (3 photos gave 17 trials of 1 training image, every
+    epoch collapsed). A validation split smaller than the probe is not an error:
+    the photos study holds out about 24 of ~100 photos, some folders more, some
+    fewer, for a 24-image probe. The probe shrinks to the images and pairs the
+    split holds, one warning says so, and the returned study (what study.json
+    records and the trials get) says what every epoch is scored on.
+    """
+    data, count = study.data, len(dataset)
+    searched = study.search.space.get("batch_size")
+    batch = max(searched.values) if searched else study.training.batch_size
+    batch_key = "the largest search.space.batch_size" if searched else "training.batch_size"
+    train, validation = split_indices(dataset.ids, data.validation_fraction, data.seed) if count >= 3 else ((), ())
+    if len(train) < batch:
+        # The split holds out at least 2 images, and the hash split's share varies: "about".
+        needed = max(batch + 2, math.ceil(batch / (1 - data.validation_fraction)))
+        where = f" in {data.path}" if data.source != "synthetic" else ""
+        split = f" ({len(train)} to train on, {len(validation)} held out)" if count >= 3 else ""
+        raise DataError(
+            f"data: {count} usable image{'s' * (count != 1)}{where}{split}; {batch_key} = {batch} needs at least "
+            f"{batch} to train on, about {needed} images in all at validation_fraction {data.validation_fraction:g} "
+            "(or a smaller batch_size)"
+        )
+    probe = study.probe
+    pairs = min(probe.pairs, len(validation) // 2)  # distinct images per pair
+    if len(validation) >= probe.images and pairs == probe.pairs:
+        return study
+    logger.warning(f"the validation split holds {len(validation)} of the {count} images: the probe scores "
+                   f"{min(probe.images, len(validation))} images (probe.images = {probe.images}) and {pairs} pairs "
+                   f"(probe.pairs = {probe.pairs}) every epoch; a higher data.validation_fraction holds out more")
+    fitted = dataclasses.replace(probe, images=min(probe.images, len(validation)), pairs=pairs)
+    return dataclasses.replace(study, probe=fitted)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The driver's Tune callbacks: one concise line per trial event, instead of Ray's full status tables,
-and the record of which trial is the baseline."""
+"""The driver's Tune callbacks: one concise line per trial event and an overall progress line, instead
+of Ray's full status tables, and the record of which trial is the baseline."""
 
 from __future__ import annotations
 
@@ -26,23 +26,66 @@ from vae_tune.names import (
     TRIAL_ID,
 )
 
+# Tune's statuses of a trial that has ended; any other (PENDING, RUNNING, PAUSED) has epochs to go.
+ENDED = ("TERMINATED", "ERROR")
+OVERALL_EVERY_SECONDS = 30.0
+ESTIMATE_AFTER_EPOCHS = 3  # trained in this run; fewer say little about the pace
+
 
 class ProgressPrinter(tune.Callback):
-    def __init__(self, total_trials: int, max_epochs: int, labels: list[tuple[dict, str]] = ()):
-        """`labels`: (params, label) pairs; the first trial started with those params is named by the label."""
+    def __init__(self, total_trials: int, max_epochs: int, labels: list[tuple[dict, str]] = (),
+                 stops_early: bool = False, every: float = OVERALL_EVERY_SECONDS):
+        """`labels`: (params, label) pairs; the first trial started with those params is named by the label.
+        `stops_early`: the scheduler may end trials before max_epochs (ASHA), so the epochs left are a bound;
+        `every`: seconds between overall progress lines while no trial ends."""
         self.total_trials = total_trials
         self.max_epochs = max_epochs
         self.labels = list(labels)
+        self.stops_early = stops_early
+        self.every = every
         self.labelled: dict[str, str] = {}  # trial id -> its label
         self.numbers: dict[str, int] = {}  # trial id -> 1-based order of start
         self.last_epoch: dict[str, int] = {}
         self.devices: dict[str, str] = {}  # trial id -> what it trains on, printed when it changes
+        self.setup()
+
+    def setup(self, **info):
+        """Called by Tune as each run starts. A resumed study's Tune brings back this printer as it was
+        pickled, clocks and counts of another process included: the pace is this run's."""
         self.started = time.monotonic()
+        self.trained = 0  # epochs trained in this run, not reported again from a checkpoint: the pace
+        self.overall_printed = self.started
+        self.trial_ended = False  # since the last overall line
+
+    def _stamp(self) -> str:
+        return f"[{time.monotonic() - self.started:6.0f}s]"
 
     def _print(self, trial, message: str) -> None:
         number = self.numbers.setdefault(trial.trial_id, len(self.numbers) + 1)
-        elapsed = time.monotonic() - self.started
-        print(f"[{elapsed:6.0f}s] trial {number:>2}/{self.total_trials} {message}", flush=True)
+        print(f"{self._stamp()} trial {number:>2}/{self.total_trials} {message}", flush=True)
+
+    def on_step_end(self, iteration, trials, **info):
+        # Here rather than in on_trial_complete: Tune has set the ended trial's status by now.
+        if self.trial_ended or time.monotonic() - self.overall_printed >= self.every:
+            print(f"{self._stamp()} {self.overall(trials)}", flush=True)
+            self.overall_printed, self.trial_ended = time.monotonic(), False
+
+    def overall(self, trials) -> str:
+        """`17 trials: 3 ended, 2 running, 12 pending; 46 of at most 340 epochs; at most about 9 min left`."""
+        ended = [trial for trial in trials if trial.status in ENDED]
+        failed = sum(trial.status == "ERROR" for trial in trials)
+        running = sum(trial.status == "RUNNING" for trial in trials)
+        pending = self.total_trials - len(ended) - running  # PENDING, PAUSED, and those the searcher has yet to make
+        done = sum(int(trial.last_result.get(EPOCH, 0)) for trial in trials)
+        left = sum(self.max_epochs - int(trial.last_result.get(EPOCH, 0)) for trial in trials if trial.status not in ENDED)
+        left += (self.total_trials - len(trials)) * self.max_epochs
+        bound = "at most " if self.stops_early else ""
+        line = (f"{self.total_trials} trials: {len(ended)} ended{f' ({failed} failed)' if failed else ''}, "
+                f"{running} running, {pending} pending; {done} of {bound}{done + left} epochs")
+        if left and self.trained >= ESTIMATE_AFTER_EPOCHS:
+            pace = self.trained / (time.monotonic() - self.started)  # epochs per second, all trials together
+            line += f"; {bound}about {duration(left / pace)} left"
+        return line
 
     def _label(self, trial) -> str:
         if trial.trial_id not in self.labelled:
@@ -59,6 +102,7 @@ class ProgressPrinter(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         epoch = int(result.get(EPOCH, 0))
         self.last_epoch[trial.trial_id] = epoch
+        self.trained += not result.get(REPORTED_AGAIN) and not result.get(TIMED_OUT)
         devices = result.get(DEVICE_SUMMARY)
         if devices and self.devices.get(trial.trial_id) != devices:  # first result, or resumed elsewhere
             self.devices[trial.trial_id] = devices
@@ -83,6 +127,7 @@ class ProgressPrinter(tune.Callback):
                            f"({result[TRAIN_SECONDS]:.1f}s train{source})")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
+        self.trial_ended = True
         epoch = self.last_epoch.get(trial.trial_id, 0)
         last = trial.last_result
         if epoch < self.max_epochs and not last.get(DIVERGED) and not last.get(TIMED_OUT):
@@ -91,8 +136,18 @@ class ProgressPrinter(tune.Callback):
             self._print(trial, f"done after epoch {epoch}")
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        self.trial_ended = True
         where = trial.path or "its trial directory"
         self._print(trial, f"FAILED: see error.txt in {where}")
+
+
+def duration(seconds: float) -> str:
+    """`40 s`, `12 min`, `2.5 h`: as precise as an estimate deserves."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 class BaselineRecorder(tune.Callback):

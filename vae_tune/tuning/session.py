@@ -19,7 +19,7 @@ from ray import tune
 
 from vae_tune.baseline import baseline_plan, write_record
 from vae_tune.config import StudyConfig, image_count, to_dict
-from vae_tune.data.dataset import Dataset, load_dataset
+from vae_tune.data.dataset import Dataset, fit_study_to_dataset, load_dataset
 from vae_tune.experiment import experiment_name, load_study_config, storage_root
 from vae_tune.log import logger, show_on_console
 from vae_tune.names import STUDY_FILE
@@ -29,7 +29,14 @@ from vae_tune.tuning.resources import ClusterError, alive_nodes, await_trial_req
 from vae_tune.tuning.resume import unfinished_in_snapshot
 from vae_tune.tuning.tuner import build_tuner, expected_trials, restore_tuner
 
-TRIAL_ENVIRONMENT = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}  # TensorFlow's C++ start-up chatter off
+
+def trial_environment(quiet: bool) -> dict[str, Any]:
+    """Ray's runtime_env for the trial processes: TensorFlow's C++ INFO and WARNING lines off and, when `quiet`,
+    its harmless start-up lines dropped from each process's stderr (vae_tune.training.quiet)."""
+    environment: dict[str, Any] = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
+    if quiet:
+        environment["worker_process_setup_hook"] = "vae_tune.training.quiet.filter_trial_stderr"
+    return environment
 
 
 def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
@@ -52,7 +59,7 @@ def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
         return
     _check_reachable(address)
     try:
-        ray.init(address=address, runtime_env=TRIAL_ENVIRONMENT, log_to_driver=verbose)
+        ray.init(address=address, runtime_env=trial_environment(quiet=not verbose), log_to_driver=verbose)
     except ConnectionError as error:
         hint = ""
         if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":  # Ray 2.60 sends no token unless asked
@@ -69,8 +76,8 @@ def start_local_ray(num_cpus: int | None = None, log_to_driver: bool = False) ->
     2 cores. Trials are the study's work; they compete as equals.
     """
     os.environ.setdefault("RAY_worker_niceness", "0")  # read by the raylet this starts
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=TRIAL_ENVIRONMENT,
-             log_to_driver=log_to_driver)
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+             runtime_env=trial_environment(quiet=not log_to_driver), log_to_driver=log_to_driver)
 
 
 def _check_reachable(address: str) -> None:
@@ -145,12 +152,16 @@ def _fit(tuner: tune.Tuner, total_trials: int, experiment: str) -> StudyOutcome:
     return StudyOutcome(experiment, results, interrupted=interrupted)
 
 
-def _load_data(study: StudyConfig) -> Dataset:
+def _prepare_data(study: StudyConfig, dataset: Dataset | None = None) -> tuple[StudyConfig, Dataset]:
+    """The study's images (loaded here unless given) and the study fitted to them: too few stops here, before Ray."""
+    if dataset is not None:
+        return fit_study_to_dataset(study, dataset), dataset
     started = time.monotonic()
     logger.info(f"preparing data ({study.data.source}, {image_count(study.data)} at {study.data.image_size}px)")
     dataset = load_dataset(study.data)
+    study = fit_study_to_dataset(study, dataset)
     logger.info(f"{len(dataset)} images ready in {time.monotonic() - started:.1f}s; starting Ray")
-    return dataset
+    return study, dataset
 
 
 def run_study(
@@ -171,7 +182,7 @@ def run_study(
     progress lines name trials by.
     """
     _quiet_and_safe_defaults()
-    dataset = dataset if dataset is not None else _load_data(study)
+    study, dataset = _prepare_data(study, dataset)
     ensure_ray(address, verbose=verbose)
     request = check_cluster(study)
     name = experiment_name(study)
@@ -189,7 +200,7 @@ def run_study(
             recorder = [BaselineRecorder(experiment, plan.point)]
             labels.append((plan.point, "baseline"))
     total = expected_trials(study) if points is None else len(points)
-    printer = ProgressPrinter(total, study.training.epochs, labels=labels)
+    printer = ProgressPrinter(total, study.training.epochs, labels=labels, stops_early=study.search.scheduler == "asha")
     tuner = build_tuner(study, dataset, name, request, callbacks=[printer, *recorder, *callbacks], trainable=trainable,
                         points=points)
     logger.info(f"running {total} trials into {experiment}")
@@ -211,7 +222,7 @@ def resume_study(
     study = load_study_config(experiment)
     if not tune.Tuner.can_restore(experiment):
         raise FileNotFoundError(f"{experiment} has no Ray Tune experiment state to resume from")
-    dataset = _load_data(study)
+    study, dataset = _prepare_data(study)
     ensure_ray(address, verbose=verbose)
     request = check_cluster(study)  # "node" resolved against the cluster it resumes on
     retry = study.execution.retry_errored_on_resume if retry_errored is None else retry_errored
