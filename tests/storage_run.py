@@ -41,7 +41,8 @@ def run(storage: str) -> tuple[str, list[dict]]:
     study = load_study("smoke", TINY_OVERRIDES + [
         f'storage_path="{storage}"', "search.baseline=true", "training.epochs=2", "search.num_samples=1",
         f"search.space.kl_weight={{distribution='grid', values=[0.05, {HANGS}]}}",
-        "execution.trial_timeout=20", "execution.max_failures=1",  # the retry finds the marker and ends the trial
+        # 60 s: a trial of 2 tiny epochs took over 20 s, TensorFlow's start included, on 2 cores shared 6 ways.
+        "execution.trial_timeout=60", "execution.max_failures=1",  # the retry finds the marker and ends the trial
     ])
     outcome = run_study(study, trainable=hangs_at_one_kl_weight)
     assert not outcome.interrupted

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
+from conftest import TINY_OVERRIDES
 
 import vae_tune.storage as storage
 from vae_tune.names import STARTS_FILE, STATE_FILE, STUDY_FILE, TIMEOUT_FILE, WEIGHTS_FILE
@@ -96,15 +97,14 @@ def test_a_study_on_s3_reads_the_same_as_on_local_disk(s3, tmp_path):
     print(f"local {tables['local_seconds']:.0f} s, s3 {tables['s3_seconds']:.0f} s")
 
     def readable(rows):  # what must read the same; trial ids, scores (threads) and paths differ
-        return sorted((row["kl_weight"], row["learning_rate"], row["status"], row["starts"], row["epochs"],
-                       row["baseline"]) for row in rows)
+        return sorted((row["kl_weight"], row["status"], row["starts"], row["epochs"], row["baseline"]) for row in rows)
 
     local, remote = readable(tables["local"]), readable(tables["s3"])
     assert remote == local
-    # Written out, so that the two cannot agree on something wrong: the hung trial started once and
-    # timed out; the other grid point and the baseline trial (the tutorial's kl_weight) finished.
-    assert [(status, starts, baseline) for _, _, status, starts, _, baseline in remote] == [
-        ("finished", 1, False), ("finished", 1, True), ("timed out", 1, False)]
+    # Written out, so that the two cannot agree on something wrong: the baseline trial (the tutorial's
+    # kl_weight at 16 px and its 256 latents, 16 * 16 * 3 / (1000 * 256) = 0.003) and the grid point 0.05
+    # finished their 2 epochs; the hung trial (0.5) started once, reported nothing, and timed out.
+    assert remote == [(0.003, "finished", 1, 2, True), (0.05, "finished", 1, 2, False), (0.5, "timed out", 1, 0, False)]
     assert set(tables["s3"][0]) == set(tables["local"][0])  # the same columns
 
     files = tables["s3_files"]
@@ -154,10 +154,8 @@ def test_run_killed_resume_report_confirm_and_score_from_s3(s3, tmp_path):
     storage_uri = f"s3://{BUCKET}/cli"
     # HOME: the mirror of the bucket goes under the test's folder, not the user's cache.
     environment = {**os.environ, "HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    overrides = ["data.image_size=16", "data.samples=96", "data.validation_fraction=0.25", "model.latent_dim=8",
-                 "training.batch_size=16", "probe.images=16", "probe.pairs=3", "probe.interpolation_steps=4",
-                 "objective.collapse_guard=false", "search.baseline=false", f'storage_path="{storage_uri}"',
-                 "training.epochs=2", "search.num_samples=3", "search.max_concurrent_trials=1"]
+    overrides = TINY_OVERRIDES + [f'storage_path="{storage_uri}"', "training.epochs=2", "search.num_samples=3",
+                                  "search.max_concurrent_trials=1"]
     driver = subprocess.Popen(cli("run", "smoke", *[item for o in overrides for item in ("--set", o)]),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
                               start_new_session=True)
