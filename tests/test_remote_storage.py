@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 from conftest import TINY_OVERRIDES
+from test_fault_tolerance import cli, wait_for
 
 import vae_tune.storage as storage
 from vae_tune.names import STARTS_FILE, STATE_FILE, STUDY_FILE, TIMEOUT_FILE, WEIGHTS_FILE
@@ -87,11 +88,11 @@ def test_trial_files_are_written_to_the_bucket_and_mirrored_back(s3, tmp_path):
 
 
 @pytest.mark.slow  # a subprocess running two studies
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_a_study_on_s3_reads_the_same_as_on_local_disk(s3, tmp_path):
     """Baseline, finished and timed-out trials: the results table from the bucket equals the local one."""
     done = subprocess.run([sys.executable, str(TESTS / "storage_run.py"), str(tmp_path), f"s3://{BUCKET}/same"],
-                          capture_output=True, text=True, timeout=540, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                          capture_output=True, text=True, timeout=840, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     tables = json.loads((tmp_path / "tables.json").read_text())
     print(f"local {tables['local_seconds']:.0f} s, s3 {tables['s3_seconds']:.0f} s")
@@ -116,20 +117,6 @@ def test_a_study_on_s3_reads_the_same_as_on_local_disk(s3, tmp_path):
     assert sum(name.endswith(f"/{STATE_FILE}") for name in files) >= 4  # two finished trials' checkpoints
     assert {STUDY_FILE, "baseline.json"} <= set(files)
     assert any(name.startswith("experiment_state-") for name in files)
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "vae_tune.cli", *args]
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def epochs_in_bucket(experiment: str) -> dict[str, int]:
