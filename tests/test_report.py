@@ -89,7 +89,7 @@ def test_results_table_loads_from_a_storage_uri(analysed_study, tmp_path, monkey
     experiment = analysed_study["experiment_dir"]
     local = load_results(experiment)
     remote = load_results(experiment.as_uri())
-    columns = ["trial_id", "status", "epochs", "best_objective", "rank", "pareto"]
+    columns = ["trial_id", "status", "epochs", "starts", "best_objective", "rank", "pareto", "baseline"]
     pd.testing.assert_frame_equal(remote[columns], local[columns])
     mirrored = Path(remote.loc[0, "best_checkpoint"])
     assert mirrored.is_relative_to(tmp_path / "cache") and not (mirrored / WEIGHTS_FILE).exists()

@@ -128,8 +128,8 @@ def command_confirm(args: argparse.Namespace) -> int:
         return 130
     print("\n" + format_summary(outcome.table, load_study_config(outcome.experiment).training.epochs))
     print(f"runs           {outcome.runs}")
-    print(f"per seed       {outcome.experiment / CONFIRM_FILE}")
-    print(f"summary        {outcome.experiment / CONFIRM_SUMMARY_FILE}")
+    print(f"per seed       {outcome.experiment}/{CONFIRM_FILE}")
+    print(f"summary        {outcome.experiment}/{CONFIRM_SUMMARY_FILE}")
     print(f"report         vae-tune report {outcome.experiment}  (adds a Confirmation section)")
     return 0
 

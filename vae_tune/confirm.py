@@ -41,7 +41,7 @@ from vae_tune.names import (
     TRIAL_ID,
     best_column,
 )
-from vae_tune.storage import is_uri
+from vae_tune.storage import is_uri, write_text
 from vae_tune.tuning.session import run_study
 
 
@@ -54,7 +54,7 @@ class Candidate:
 
 @dataclasses.dataclass
 class ConfirmOutcome:
-    experiment: Path  # the study's experiment directory
+    experiment: str  # the study's experiment directory: a path, or a storage URI (s3://, gs://)
     runs: str  # the runs' own Tune experiment
     interrupted: bool
     top: int
@@ -123,7 +123,7 @@ def plan_points(chosen: list[Candidate], seeds: list[int]) -> list[tuple[Candida
             for candidate in chosen for seed in seeds]
 
 
-def runs_study(study: StudyConfig, experiment: Path, points: list[dict[str, Any]]) -> StudyConfig:
+def runs_study(study: StudyConfig, experiment: str, points: list[dict[str, Any]]) -> StudyConfig:
     """The study the runs are: its data, model, training and scoring, every run to the last epoch.
 
     Its space is a choice of the values the runs use, so Tune takes each
@@ -138,7 +138,7 @@ def runs_study(study: StudyConfig, experiment: Path, points: list[dict[str, Any]
                 values.append(point[name])
         space[name] = Parameter("choice", values=tuple(values))
     runs = dataclasses.replace(
-        study, name=CONFIRM_DIR, storage_path=str(experiment / CONFIRM_DIR),
+        study, name=CONFIRM_DIR, storage_path=f"{experiment}/{CONFIRM_DIR}",
         description=f"vae-tune confirm of {experiment}: {len(points)} runs, FIFO to the last epoch",
         search=dataclasses.replace(study.search, algorithm="random", scheduler="fifo", num_samples=len(points),
                                    baseline=False, space=space),
@@ -153,13 +153,10 @@ def runs_study(study: StudyConfig, experiment: Path, points: list[dict[str, Any]
 def confirm_study(experiment_dir: str | Path, top: int = CONFIGURATIONS_RETRAINED, seeds: int = DEFAULT_SEEDS,
                   address: str | None = None, verbose: bool = False) -> ConfirmOutcome:
     """Retrain the `top` best configurations and the baseline with `seeds` new seeds each; write confirm.csv
-    and confirm_summary.csv into the experiment directory (a local path) once every run ended."""
+    and confirm_summary.csv into the experiment directory (a path or a storage URI) once every run ended."""
     if top < 1 or seeds < 1:
         raise ConfirmError(f"--top and --seeds must be at least 1, got {top} and {seeds}")
-    if is_uri(experiment_dir):
-        raise ConfirmError(f"{experiment_dir}: confirm writes beside the study, so it needs the experiment on a local "
-                           "or mounted path, not a storage URI")
-    experiment = Path(experiment_dir).expanduser().resolve()
+    experiment = str(experiment_dir) if is_uri(experiment_dir) else str(Path(experiment_dir).expanduser().resolve())
     study = load_study_config(experiment)  # FileNotFoundError for a folder that is no experiment
     chosen = candidates(load_results(experiment), study, top)
     seed_list = new_seeds(study, seeds, chosen)
@@ -170,17 +167,17 @@ def confirm_study(experiment_dir: str | Path, top: int = CONFIGURATIONS_RETRAINE
     logger.info(f"confirming {', '.join(c.label for c in chosen)} with seeds "
                 f"{', '.join(map(str, seed_list))} ({len(points)} runs of {study.training.epochs} epochs)")
     outcome = run_study(runs, address=address, verbose=verbose, points=points, labels=labels)
-    runs_dir = Path(outcome.experiment)
-    (runs_dir / CONFIRM_PLAN_FILE).write_text(json.dumps(
-        {"experiment": str(experiment), "seeds": seed_list,
+    runs_dir = outcome.experiment
+    write_text(f"{runs_dir}/{CONFIRM_PLAN_FILE}", json.dumps(
+        {"experiment": experiment, "seeds": seed_list,
          "runs": [{"config": c.label, TRIAL_ID: c.trial_id, "seed": seed, "params": params}
                   for c, seed, params in plan]}, indent=2))
     if outcome.interrupted:
-        return ConfirmOutcome(experiment, str(runs_dir), interrupted=True, top=top, seeds=seeds)
+        return ConfirmOutcome(experiment, runs_dir, interrupted=True, top=top, seeds=seeds)
     table = confirm_rows(plan, load_results(runs_dir), list(study.search.space))
-    table.to_csv(experiment / CONFIRM_FILE, index=False)
-    summarise(table).to_csv(experiment / CONFIRM_SUMMARY_FILE, index=False)
-    return ConfirmOutcome(experiment, str(runs_dir), interrupted=False, top=top, seeds=seeds, table=table)
+    write_text(f"{experiment}/{CONFIRM_FILE}", table.to_csv(index=False))
+    write_text(f"{experiment}/{CONFIRM_SUMMARY_FILE}", summarise(table).to_csv(index=False))
+    return ConfirmOutcome(experiment, runs_dir, interrupted=False, top=top, seeds=seeds, table=table)
 
 
 def confirm_rows(plan, runs: pd.DataFrame, searched: list[str]) -> pd.DataFrame:

@@ -5,6 +5,12 @@ trial, so a multi-node study needs storage every node reaches: a shared mount
 (NFS, EFS, Filestore, a ReadWriteMany volume) or a bucket. Files the driver
 writes there go through pyarrow's filesystems, as Ray's own storage does.
 
+A trial's own files (starts.log, timed_out.json) are written to storage
+directly too, from the trial's process: Tune uploads a trial's working
+directory only with SyncConfig(sync_artifacts=True), and only after a
+checkpoint or at the trial's end, which a timeout marker written just before
+the process is killed never reaches (vae_tune.tuning.trainable).
+
 Analysis reads plain files, so a remote experiment is read through a local
 mirror: the small files a results table needs at once, and a checkpoint's
 weights only when a model is loaded from it (a study's weights can run to
@@ -16,12 +22,23 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path, PurePosixPath
 
-from vae_tune.names import BASELINE_FILE, CONFIRM_FILE, ERROR_FILE, PARAMS_FILE, RESULTS_FILE, STATE_FILE, STUDY_FILE
+from vae_tune.names import (
+    BASELINE_FILE,
+    CONFIRM_FILE,
+    ERROR_FILE,
+    PARAMS_FILE,
+    RESULTS_FILE,
+    STARTS_FILE,
+    STATE_FILE,
+    STUDY_FILE,
+    TIMEOUT_FILE,
+)
 
 # Written in a mirror's root: the URI it mirrors, so weights can be fetched later.
 SOURCE_FILE = ".vae_tune_source"
 # Everything `load_results` reads; a trial's weights and TensorBoard events are left behind.
-TABLE_FILES = {STUDY_FILE, PARAMS_FILE, RESULTS_FILE, STATE_FILE, ERROR_FILE, BASELINE_FILE, CONFIRM_FILE}
+TABLE_FILES = {STUDY_FILE, PARAMS_FILE, RESULTS_FILE, STATE_FILE, ERROR_FILE, BASELINE_FILE, CONFIRM_FILE, STARTS_FILE,
+               TIMEOUT_FILE}
 TABLE_FILE_PREFIXES = ("experiment_state-",)  # Ray's snapshots of every trial's status
 CACHE_ROOT = Path("~/.cache/vae-tune/experiments")
 
@@ -37,6 +54,14 @@ def _filesystem(location: str):
     return pyarrow.fs.FileSystem.from_uri(location if is_uri(location) else str(Path(location).expanduser().resolve()))
 
 
+def exists(location: str) -> bool:
+    """Whether a file is at a path or URI."""
+    import pyarrow.fs
+
+    filesystem, path = _filesystem(location)
+    return filesystem.get_file_info(path).type == pyarrow.fs.FileType.File
+
+
 def read_text(location: str) -> str:
     """A file at a path or URI; FileNotFoundError if there is none."""
     import pyarrow.fs
@@ -46,6 +71,16 @@ def read_text(location: str) -> str:
         raise FileNotFoundError(location)
     with filesystem.open_input_stream(path) as stream:
         return stream.read().decode()
+
+
+def append_line(location: str, line: str) -> None:
+    """Add one line to a file at a path or URI, creating it.
+
+    Object stores cannot append, so the file is read and written whole: safe
+    for a file one process writes at a time (one attempt of a trial runs at once).
+    """
+    text = read_text(location) if exists(location) else ""
+    write_text(location, text + line + "\n")
 
 
 def write_text(location: str, text: str) -> None:
@@ -86,6 +121,18 @@ def mirror_experiment(uri: str, cache_root: Path | None = None) -> Path:
             _copy_if_changed(filesystem, info, local / PurePosixPath(info.path).relative_to(root))
     (local / SOURCE_FILE).write_text(uri)
     return local
+
+
+def mirror_location(uri: str, cache_root: Path | None = None) -> Path:
+    """The local mirror of `uri`, the URI of an experiment or of a trial or checkpoint in one: the experiment
+    (the nearest folder up from `uri` with a study.json) is mirrored, and the same place in it returned."""
+    scheme, _, path = uri.partition("://")
+    parts = path.rstrip("/").split("/")
+    for depth in range(len(parts), 0, -1):
+        root = f"{scheme}://{'/'.join(parts[:depth])}"
+        if exists(f"{root}/{STUDY_FILE}"):
+            return mirror_experiment(root, cache_root).joinpath(*parts[depth:])
+    raise FileNotFoundError(f"{uri} is not in a vae-tune experiment: no {STUDY_FILE} in it or above it")
 
 
 def fetch_checkpoint(directory: Path) -> None:

@@ -8,18 +8,15 @@ import numpy as np
 
 from vae_tune.analysis.results import best_checkpoint, best_trial, load_results
 from vae_tune.imaging import UnreadableImage, image_grid
-from vae_tune.names import (
-    BEST_CHECKPOINT,
-    PARAMS_FILE,
-    STATE_FILE,
-    STUDY_FILE,
-)
+from vae_tune.names import BEST_CHECKPOINT, PARAMS_FILE, STATE_FILE, STUDY_FILE
+from vae_tune.storage import is_uri, mirror_location
 from vae_tune.training.checkpoint import load_model, read_state
 
 
 def resolve_checkpoint(location: str | Path) -> Path:
-    """A checkpoint directory; a trial directory means its best checkpoint, an experiment its best trial's."""
-    location = Path(location).expanduser()
+    """A checkpoint directory; a trial directory means its best checkpoint, an experiment its best trial's.
+    Each may be a storage URI (s3://, gs://), read through a local mirror; the weights come when the model loads."""
+    location = mirror_location(str(location)) if is_uri(location) else Path(location).expanduser()
     if (location / STATE_FILE).is_file():
         return location
     if (location / PARAMS_FILE).is_file():

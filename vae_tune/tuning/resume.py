@@ -43,7 +43,6 @@ from ray.tune import ExperimentAnalysis
 from vae_tune.experiment import reported_results
 from vae_tune.log import logger
 from vae_tune.names import CHECKPOINT_SHA256, EPOCH, REPORTED_AGAIN, RESUMED_FROM_EPOCH, RESUMED_FROM_SHA256
-from vae_tune.storage import is_uri
 from vae_tune.training.checkpoint import CheckpointError, checkpoint_states, newest_checkpoints
 from vae_tune.training.trainer import TrialTrainer
 
@@ -109,9 +108,7 @@ def report_unlogged_epochs(trial_dir: Path, resumed_epoch: int, resumed: dict[st
 
 
 def unfinished_in_snapshot(experiment: str) -> bool:
-    """Whether Tune's last experiment snapshot still has trials running, pending or paused. Local experiments only."""
-    if is_uri(experiment):
-        return False
+    """Whether Tune's last experiment snapshot still has trials running, pending or paused (a path or a storage URI)."""
     try:
         trials = ExperimentAnalysis(experiment).trials
     except (ValueError, OSError):  # no snapshot yet

@@ -114,7 +114,7 @@ class StudyOutcome:
     @property
     def experiment_dir(self) -> Path:
         if is_uri(self.experiment):
-            raise ValueError(f"{self.experiment} is on cloud storage; vae_tune.storage.fetch_experiment copies it here")
+            raise ValueError(f"{self.experiment} is on cloud storage; vae_tune.storage.mirror_experiment copies it here")
         return Path(self.experiment)
 
     @property

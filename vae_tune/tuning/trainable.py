@@ -32,36 +32,31 @@ from vae_tune.names import (
     TIMEOUT_FILE,
     WORST_SCORES,
 )
-from vae_tune.storage import is_uri
+from vae_tune.storage import append_line, exists, is_uri, write_text
 from vae_tune.training.checkpoint import prune_checkpoints, read_state
 from vae_tune.training.distribute import configure_threads
 from vae_tune.training.trainer import TrialTrainer
 from vae_tune.tuning.resume import report_unlogged_epochs, restore_latest
 
 
-def trial_directory(experiment_dir: str) -> Path:
-    """Where this trial's own files live for good.
+def trial_location(experiment_dir: str) -> str:
+    """This trial's folder in the experiment directory, a path or a storage URI: where its own files
+    (starts.log, timed_out.json) go, for the report to read and for a retry on any node to find.
 
-    On local or shared-filesystem storage that is the trial's folder in the
-    experiment directory; Tune's per-session working directory would be
-    replaced when a resumed study starts a new session. For s3:// or gs://
-    storage, Tune's working directory, which Tune uploads.
+    Written there directly (vae_tune.storage), not into Tune's per-trial working
+    directory: Tune uploads that only with SyncConfig(sync_artifacts=True), after
+    a checkpoint or at the trial's end, and a resumed study or a retry on another
+    node starts it empty (Ray 2.60, train/_internal/storage.py, persist_artifacts).
     """
-    context = tune.get_context()
-    if is_uri(experiment_dir):
-        return Path(context.get_trial_dir())
-    path = Path(experiment_dir) / trial_dirname(context.get_trial_id())
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return f"{experiment_dir}/{trial_dirname(tune.get_context().get_trial_id())}"
 
 
-def record_start(trial_dir: Path, resumed: dict[str, Any], setup_seconds: float) -> None:
+def record_start(trial: str, resumed: dict[str, Any], setup_seconds: float) -> None:
     """One line per start of this trial in starts.log: how often it ran, from where, and how long
-    the start took (threads, data split, probe, model build, restore)."""
+    the start took (threads, data split, probe, model build, restore). `trial`: its path or URI."""
     line = {"pid": os.getpid(), "time": time.time(), RESUMED_FROM_EPOCH: resumed.get(RESUMED_FROM_EPOCH),
             "setup_seconds": setup_seconds}
-    with open(trial_dir / STARTS_FILE, "a") as log:
-        log.write(json.dumps(line) + "\n")
+    append_line(f"{trial}/{STARTS_FILE}", json.dumps(line))
 
 
 def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, experiment_dir: str) -> None:
@@ -72,13 +67,14 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, expe
     trainer = TrialTrainer(study, config, dataset, gpu_ids=ray.get_gpu_ids())
     logger.info(f"trial trains on {trainer.devices.describe()}")
     node = {NODE_ID: ray.get_runtime_context().get_node_id()}
-    trial_dir = trial_directory(experiment_dir)
-    # On local or shared storage the checkpoints sit in trial_dir, and the trial picks and prunes them
-    # itself (vae_tune.tuning.resume); on s3:// or gs:// Tune does (tuner.checkpoint_config).
+    trial = trial_location(experiment_dir)
+    # On local or shared storage the checkpoints sit in the trial's folder, and the trial picks and prunes
+    # them itself (vae_tune.tuning.resume); on s3:// or gs:// Tune does (tuner.checkpoint_config).
     own_checkpoints = not is_uri(experiment_dir)
+    trial_dir = Path(trial)
     named = tune.get_checkpoint()
     resumed = restore_latest(trainer, named, trial_dir if own_checkpoints else None)
-    record_start(trial_dir, resumed, setup_seconds=time.perf_counter() - started)
+    record_start(trial, resumed, setup_seconds=time.perf_counter() - started)
     if own_checkpoints and trainer.epoch:
         resumed = report_unlogged_epochs(trial_dir, trainer.epoch, resumed, tune_named_checkpoint=named is not None)
     if trainer.last_metrics.get(DIVERGED):
@@ -111,8 +107,8 @@ def with_trial_timeout(trainable: Callable, seconds: float) -> Callable:
 
     @functools.wraps(trainable)
     def guarded(config: dict[str, Any], **parameters) -> None:
-        marker = trial_directory(parameters["experiment_dir"]) / TIMEOUT_FILE
-        if marker.exists():
+        marker = f"{trial_location(parameters['experiment_dir'])}/{TIMEOUT_FILE}"
+        if exists(marker):
             checkpoint = tune.get_checkpoint()
             epoch = read_state(checkpoint.path)[EPOCH] if checkpoint is not None else 0
             tune.report({**WORST_SCORES, EPOCH: epoch, DIVERGED: False, TIMED_OUT: True})
@@ -128,8 +124,8 @@ def with_trial_timeout(trainable: Callable, seconds: float) -> Callable:
     return guarded
 
 
-def _time_out(marker: Path, seconds: float) -> None:
-    marker.write_text(json.dumps({"trial_timeout": seconds, "time": time.time(), "pid": os.getpid()}))
+def _time_out(marker: str, seconds: float) -> None:
+    write_text(marker, json.dumps({"trial_timeout": seconds, "time": time.time(), "pid": os.getpid()}))
     os.kill(os.getpid(), signal.SIGKILL)  # the only stop a hung thread cannot ignore
 
 
