@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -13,17 +14,26 @@ import pytest
 from conftest import TINY_OVERRIDES
 
 from vae_tune.analysis import load_results
+from vae_tune.analysis.confirmation import format_summary, verdict
 from vae_tune.analysis.plots import BASELINE_LABEL, pareto_plot
 from vae_tune.analysis.report import write_report
 from vae_tune.baseline import BASELINE_FILE, baseline_plan
 from vae_tune.cli import main
-from vae_tune.config import ConfigError, load_study, tutorial_params
+from vae_tune.config import ConfigError, load_study
 from vae_tune.names import CONFIRM_FILE
 from vae_tune.names import CONFIRM_SUMMARY_FILE as SUMMARY_FILE
 from vae_tune.tuning.session import resume_study, run_study
 from vae_tune.tuning.tuner import expected_trials, tune_config
 
 TOP, SEEDS = 1, 2
+# The smoke study searches kl_weight alone; at 16 px the tutorial's is 16 * 16 * 3 / (1000 * 256).
+TUTORIAL_POINT_16PX = {"kl_weight": 0.003}
+# confirm's verdict line, whichever way it goes: the best configuration, the wins, each seed's pair of objectives.
+SCORE = r"(\d+\.\d{4}|no score)"
+VERDICT_LINE = re.compile(
+    rf"^verdict: (?P<best>#\d+) (beats the baseline on every seed \((?P<all>\d+) of (?P=all); "
+    rf"|does not beat the baseline on every seed: (?P<wins>\d+) of (?P<seeds>\d+) \()"
+    rf"objective (?P<pairs>seed \d+: {SCORE} vs {SCORE}(, seed \d+: {SCORE} vs {SCORE})*)\)$", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +65,6 @@ def _digests(experiment: Path) -> dict[str, str]:
             and path.relative_to(experiment).parts[0] not in ("report", "confirm", CONFIRM_FILE, SUMMARY_FILE)}
 
 
-def _tutorial_point(study) -> dict:
-    return {name: value for name, value in tutorial_params(study.data.image_size).items() if name in study.search.space}
-
-
 def test_a_study_runs_its_samples_and_one_baseline_trial_with_the_tutorials_params(baseline_study):
     study, experiment = baseline_study["study"], baseline_study["experiment_dir"]
     table = load_results(experiment)
@@ -66,8 +72,8 @@ def test_a_study_runs_its_samples_and_one_baseline_trial_with_the_tutorials_para
     assert set(table["status"]) == {"finished"}
     assert table["baseline"].dtype == bool and table["baseline"].sum() == 1
     baseline = table[table["baseline"]].iloc[0]
-    point = _tutorial_point(study)
-    assert list(point) == ["kl_weight"]  # the smoke study searches kl_weight alone
+    point = TUTORIAL_POINT_16PX
+    assert study.data.image_size == 16 and list(study.search.space) == list(point)
     assert baseline[list(point)].to_dict() == pytest.approx(point)
     # At 16px the tutorial's kl_weight (0.003) lies below the searched range: the baseline runs it anyway,
     # and the searched trials stay inside the range.
@@ -140,7 +146,7 @@ def test_confirm_retrains_the_best_and_the_baseline_with_new_seeds(baseline_stud
         assert sorted(runs["seed"]) == seeds and set(runs["trial_id"]) == {trial["trial_id"]}
         assert runs["kl_weight"].tolist() == pytest.approx([trial["kl_weight"]] * SEEDS)
     assert rows.loc[rows["config"] == "baseline", "kl_weight"].tolist() == pytest.approx(
-        [_tutorial_point(study)["kl_weight"]] * SEEDS)
+        [TUTORIAL_POINT_16PX["kl_weight"]] * SEEDS)
     assert set(rows["status"]) == {"finished"} and (rows["best_epoch"] == 1).all()
     assert rows["best_objective"].map(math.isfinite).all()
     # Each run trained with its seed: the seed is in its params and in its checkpoint's training config.
@@ -156,7 +162,19 @@ def test_confirm_retrains_the_best_and_the_baseline_with_new_seeds(baseline_stud
     assert (summary["scored"] == SEEDS).all()
     out = confirmed["out"]
     assert f"confirm: 2 configurations x {SEEDS} seeds" in out and "objective" in out
-    assert "verdict: " in out and "beat the baseline on every seed" in out
+    # The verdict line has its form whichever way the retraining went, and states confirm.csv's objectives.
+    found = VERDICT_LINE.findall(out)
+    assert len(found) == 1, out
+    match = VERDICT_LINE.search(out)
+    assert match["best"] == f"#{best['rank']}"
+    printed = re.findall(rf"seed (\d+): {SCORE} vs {SCORE}", match["pairs"])
+    objective = rows.set_index(["config", "seed"])["best_objective"]
+    assert [(int(seed), float(b), float(a)) for seed, b, a in printed] == [
+        (seed, pytest.approx(objective[(f"#{best['rank']}", seed)], abs=5e-5),
+         pytest.approx(objective[("baseline", seed)], abs=5e-5)) for seed in seeds]
+    # Won on the full numbers of confirm.csv: two runs can print alike at 4 decimals and still differ.
+    wins = sum(objective[(f"#{best['rank']}", seed)] < objective[("baseline", seed)] for seed in seeds)
+    assert (match["all"], match["wins"]) == ((str(SEEDS), None) if wins == SEEDS else (None, str(wins)))
 
 
 def test_the_report_shows_the_confirmation(baseline_study, confirmed, tmp_path):
@@ -178,6 +196,45 @@ def test_confirm_without_an_experiment_or_a_usable_trial_says_so_in_one_line(bas
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "no usable trial to confirm" in error
     assert not (copy / CONFIRM_FILE).exists() and not (copy / "confirm").exists()
+
+
+# --- confirm's verdict on constructed confirm.csv tables ------------------------------------------
+
+
+def _confirm_rows(best: list, baseline: list, statuses=("finished", "finished")) -> pd.DataFrame:
+    """confirm.csv of #2 and the baseline retrained with seeds 7 and 8: best_objective per seed."""
+    rows = [{"config": label, "trial_id": trial, "seed": seed, "status": status, "best_objective": value}
+            for label, trial, values, run_statuses in (("#2", "a_00002", best, statuses),
+                                                       ("baseline", "a_00000", baseline, ("finished", "finished")))
+            for seed, value, status in zip((7, 8), values, run_statuses)]
+    return pd.DataFrame(rows)
+
+
+def test_the_verdict_says_beats_only_when_the_best_wins_on_every_seed():
+    wins = verdict(_confirm_rows([0.5, 0.6], [0.7, 0.8]))
+    assert wins.beats_every_seed and wins.best == "#2"
+    assert wins.text == "#2 beats the baseline on every seed (2 of 2; objective seed 7: 0.5000 vs 0.7000, seed 8: 0.6000 vs 0.8000)"
+    split = verdict(_confirm_rows([0.5, 0.9], [0.7, 0.8]))
+    assert not split.beats_every_seed
+    assert split.text == ("#2 does not beat the baseline on every seed: 1 of 2 "
+                          "(objective seed 7: 0.5000 vs 0.7000, seed 8: 0.9000 vs 0.8000)")
+    # A tie is no win; a run that failed has no score and wins nothing, even against a worse number.
+    tie = verdict(_confirm_rows([0.7, 0.6], [0.7, 0.8]))
+    assert not tie.beats_every_seed and "1 of 2" in tie.text
+    failed = verdict(_confirm_rows([0.5, 0.1], [0.7, 0.8], statuses=("finished", "failed")))
+    assert not failed.beats_every_seed
+    assert failed.text.endswith("1 of 2 (objective seed 7: 0.5000 vs 0.7000, seed 8: no score vs 0.8000)")
+
+
+def test_the_printed_summary_ends_with_a_verdict_line_of_either_form():
+    for best, baseline, expected in (([0.5, 0.6], [0.7, 0.8], "beats"), ([0.9, 0.9], [0.7, 0.8], "does not beat")):
+        printed = format_summary(_confirm_rows(best, baseline))
+        assert printed.splitlines()[0].startswith("confirm: 2 configurations x 2 seeds (7, 8)")
+        assert VERDICT_LINE.fullmatch(printed.splitlines()[-1]), printed
+        assert printed.splitlines()[-1].startswith(f"verdict: #2 {expected} the baseline on every seed")
+    # Without the baseline's runs there is nothing to compare: no verdict line.
+    alone = _confirm_rows([0.5, 0.6], [0.7, 0.8]).query("config != 'baseline'")
+    assert verdict(alone) is None and "verdict" not in format_summary(alone)
 
 
 # --- the baseline's point for each searcher, without running anything --------------------------

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import TINY_OVERRIDES
 from PIL import Image
+from stand_in_photos import write_pairs
 
 from vae_tune.analysis.photo_pairs import read_pairs
 from vae_tune.cli import main
@@ -50,23 +51,6 @@ def trial_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def checkpoint(trial_dir):
     return trial_dir / "checkpoint_000000"
-
-
-def photo(seed: int, size=(24, 30)) -> Image.Image:
-    """A product-like picture: a coloured rectangle on white, not square (it is padded like a real photo)."""
-    rng = np.random.default_rng(seed)
-    pixels = np.full((size[1], size[0], 3), 255, dtype=np.uint8)
-    top, left = rng.integers(2, 8, size=2)
-    pixels[top:top + 16, left:left + 12] = rng.integers(0, 200, size=3, dtype=np.uint8)
-    return Image.fromarray(pixels)
-
-
-def write_pairs(root: Path, names=("a.png", "b.png", "c.png"), target_names=None) -> Path:
-    for side, side_names in (("source", names), ("target", target_names or names)):
-        (root / side).mkdir(parents=True, exist_ok=True)
-        for n, name in enumerate(side_names):
-            photo(n + (100 if side == "target" else 0)).save(root / side / name)
-    return root
 
 
 def score_line(out: str, key: str) -> float:

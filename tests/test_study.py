@@ -11,6 +11,7 @@ from PIL import Image
 
 from vae_tune.analysis import load_results
 from vae_tune.analysis.report import write_report
+from vae_tune.analysis.results import pareto_front
 from vae_tune.cli import main
 from vae_tune.tuning.session import run_study
 
@@ -33,7 +34,11 @@ def test_smoke_study_trains_reports_checkpoints_and_draws_a_grid(tiny_study, ray
     assert (table["epochs"] == 2).all()
     for column in ("best_objective", "best_val/blur", "best_val/roughness"):
         assert table[column].between(0, 5).all(), table[column]
-    assert table["pareto"].any()
+    # The Pareto column marks exactly the trials the other one does not beat on both scores.
+    points = table[["best_val/blur", "best_val/roughness"]].to_numpy()
+    for i, other in ((0, 1), (1, 0)):
+        beaten = (points[other] <= points[i]).all() and (points[other] < points[i]).any()
+        assert bool(table["pareto"].iloc[i]) is not beaten, table[["best_val/blur", "best_val/roughness", "pareto"]]
     assert table["kl_weight"].between(0.01, 1.0).all() and table["kl_weight"].nunique() == 2
     for checkpoint in table["best_checkpoint"]:
         state = json.loads((Path(checkpoint) / "trial.json").read_text())
@@ -54,6 +59,16 @@ def test_smoke_study_trains_reports_checkpoints_and_draws_a_grid(tiny_study, ray
     assert main(["report", str(experiment), "--out", str(experiment / "again")]) == 0
     assert (experiment / "again" / "results.csv").is_file()
     assert "best trial" in capsys.readouterr().out
+
+
+def test_the_pareto_front_keeps_the_trials_no_other_beats_on_both_scores():
+    blur = np.array([0.5, 0.4, 0.6, 0.4, np.nan])
+    roughness = np.array([0.5, 0.6, 0.6, 0.6, 0.1])
+    # (0.6, 0.6) is beaten by (0.5, 0.5); the two (0.4, 0.6) tie, and a tie beats neither; NaN is never on it.
+    assert pareto_front(blur, roughness).tolist() == [True, True, False, True, False]
+    # Only candidates count, as beaten and as beating: alone, (0.6, 0.6) is on the front.
+    assert pareto_front(blur, roughness, np.array([False, False, True, False, True])).tolist() == [
+        False, False, True, False, False]
 
 
 def test_asha_stops_weak_trials_early(tiny_study, ray_session):

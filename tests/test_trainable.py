@@ -1,9 +1,13 @@
+import dataclasses
 import math
 
 import numpy as np
+import pytest
 
+from vae_tune.config import ObjectiveConfig
 from vae_tune.data.dataset import load_dataset
 from vae_tune.training.checkpoint import load_model, read_state
+from vae_tune.training.scoring import objective
 from vae_tune.training.trainer import TrialTrainer
 
 PARAMS = {"kl_weight": 0.05}
@@ -13,8 +17,16 @@ def weights_of(model):
     return [np.asarray(v) for v in model.weights]
 
 
+def test_the_objective_is_blur_plus_the_weighted_roughness():
+    assert objective(0.4, 0.2, ObjectiveConfig(roughness_weight=1.0)) == pytest.approx(0.6)
+    assert objective(0.4, 0.2, ObjectiveConfig(roughness_weight=0.5)) == pytest.approx(0.5)
+    assert objective(0.4, 0.2, ObjectiveConfig(roughness_weight=0.0)) == pytest.approx(0.4)
+
+
 def test_an_epoch_reports_every_score_as_a_finite_number(tiny_study):
-    trainer = TrialTrainer(tiny_study, PARAMS, load_dataset(tiny_study.data))
+    # A roughness weight other than 1, so an epoch that dropped the weight would not pass.
+    study = dataclasses.replace(tiny_study, objective=dataclasses.replace(tiny_study.objective, roughness_weight=0.5))
+    trainer = TrialTrainer(study, PARAMS, load_dataset(study.data))
     metrics = trainer.train_epoch()
     assert metrics["epoch"] == 1 and metrics["diverged"] is False
     for name in ("train/loss", "train/reconstruction_loss", "train/kl", "val/loss", "val/reconstruction_loss",
@@ -24,7 +36,8 @@ def test_an_epoch_reports_every_score_as_a_finite_number(tiny_study):
     assert 0 <= metrics["val/active_units"] <= 8 and metrics["val/active_fraction"] == metrics["val/active_units"] / 8
     assert metrics["val/kl_per_dim_median"] <= metrics["val/kl_per_dim_max"] <= metrics["val/kl"]
     assert metrics["time/scoring_seconds"] > 0
-    assert metrics["objective"] == metrics["val/blur"] + tiny_study.objective.roughness_weight * metrics["val/roughness"]
+    assert metrics["objective"] == pytest.approx(metrics["val/blur"] + 0.5 * metrics["val/roughness"])
+    assert metrics["val/roughness"] > 0  # else the weight would not show in the objective
     # The per-image loss: reconstruction sum + kl_weight * KL.
     np.testing.assert_allclose(
         metrics["train/loss"], metrics["train/reconstruction_loss"] + 0.05 * metrics["train/kl"], rtol=1e-4
@@ -73,5 +86,8 @@ def test_a_diverging_trial_reports_a_finite_worst_objective(tiny_study):
     assert diverged, "a learning rate of 1e9 should blow the loss up"
     for result in results:
         assert all(math.isfinite(result[name]) for name in ("objective", "val/blur", "val/roughness"))
-    assert diverged[0]["objective"] >= max(r["objective"] for r in results)
+    # The worst-case stand-ins, written by hand: above any real score (blur and roughness are about 0..2).
+    assert {name: diverged[0][name] for name in ("objective", "val/blur", "val/roughness")} == {
+        "objective": 10.0, "val/blur": 10.0, "val/roughness": 10.0}
+    assert all(r["objective"] < 10.0 for r in results if not r["diverged"])
     assert None in (diverged[0]["train/loss"], diverged[0]["train/kl"])
