@@ -26,8 +26,9 @@ from vae_tune.tuning.session import resume_study, run_study
 from vae_tune.tuning.tuner import expected_trials, tune_config
 
 TOP, SEEDS = 1, 2
-# The smoke study searches kl_weight alone; at 16 px the tutorial's is 16 * 16 * 3 / (1000 * 256).
-TUTORIAL_POINT_16PX = {"kl_weight": 0.003}
+# The smoke study searches kl_weight and chroma_weight; at 16 px the tutorial's kl_weight is
+# 16 * 16 * 3 / (1000 * 256), and its chroma_weight is 1 (the plain RGB error) at every size.
+TUTORIAL_POINT_16PX = {"kl_weight": 0.003, "chroma_weight": 1.0}
 # confirm's verdict line, whichever way it goes: the best configuration, the wins, each seed's pair of objectives.
 SCORE = r"(\d+\.\d{4}|no score)"
 VERDICT_LINE = re.compile(
@@ -75,10 +76,11 @@ def test_a_study_runs_its_samples_and_one_baseline_trial_with_the_tutorials_para
     point = TUTORIAL_POINT_16PX
     assert study.data.image_size == 16 and list(study.search.space) == list(point)
     assert baseline[list(point)].to_dict() == pytest.approx(point)
-    # At 16px the tutorial's kl_weight (0.003) lies below the searched range: the baseline runs it anyway,
-    # and the searched trials stay inside the range.
-    assert not 0.01 <= point["kl_weight"] <= 1.0
+    # At 16px the tutorial's kl_weight (0.003) and its chroma_weight (1) lie below the searched ranges:
+    # the baseline runs them anyway, and the searched trials stay inside the ranges.
+    assert not 0.01 <= point["kl_weight"] <= 1.0 and not 3.0 <= point["chroma_weight"] <= 24.0
     assert table.loc[~table["baseline"], "kl_weight"].between(0.01, 1.0).all()
+    assert table.loc[~table["baseline"], "chroma_weight"].between(3.0, 24.0).all()
     recorded = json.loads((experiment / BASELINE_FILE).read_text())
     assert recorded["trial_id"] == baseline["trial_id"] and recorded["params"] == pytest.approx(point)
 

@@ -27,8 +27,6 @@ from vae_tune.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-# Issue 18 removes these from the CLI in a parallel change; the docs may still show them until it merges.
-BEING_REMOVED = {"evaluate", "--resume"}
 SECTIONS = {name: cls for name, cls in typing.get_type_hints(config.StudyConfig).items() if dataclasses.is_dataclass(cls)}
 # Fields that are not study keys: model.image_size is copied from data.image_size.
 DERIVED = {"model.image_size"}
@@ -114,23 +112,22 @@ def test_every_vae_tune_command_in_the_docs_has_a_real_subcommand_and_options():
     parsers, checked = subcommands(), 0
     for where, name, options in documented_vae_tune_commands():
         if name not in parsers:
-            assert name in BEING_REMOVED, f"{where}: vae-tune {name}: no such command; the CLI has {sorted(parsers)}"
-            continue
+            pytest.fail(f"{where}: vae-tune {name}: no such command; the CLI has {sorted(parsers)}")
         known = {option for action in parsers[name]._actions for option in action.option_strings}
-        unknown = [option for option in options if option not in known and option not in BEING_REMOVED]
+        unknown = [option for option in options if option not in known]
         assert not unknown, f"{where}: vae-tune {name} has no option {unknown}; it has {sorted(known)}"
         checked += 1
-    assert checked >= 60  # 68 on 2026-12-04 (66 once evaluate leaves the CLI): the parsing found the docs' commands
+    assert checked >= 60  # 66 on 2026-12-04: the parsing found the docs' commands
     # And the reverse: every command of the CLI is shown somewhere.
     shown = {name for _, name, _ in documented_vae_tune_commands()}
-    assert set(parsers) - BEING_REMOVED <= shown, sorted(set(parsers) - BEING_REMOVED - shown)
+    assert set(parsers) <= shown, sorted(set(parsers) - shown)
 
 
 def test_every_vae_tune_command_in_a_code_block_parses():
     parser, parsed = build_parser(), 0
     for where, command in shell_commands():
         args = vae_tune_args(command)
-        if args is None or (args and args[0] in BEING_REMOVED):
+        if args is None:
             continue
         try:
             parser.parse_args(args)
@@ -296,7 +293,7 @@ def test_the_sections_block_names_every_key_of_each_section():
 def test_every_study_key_the_docs_name_exists():
     """Any `section.key` in studies.md's code (spans and blocks), and any `--set key=` in the docs: a study key."""
     sections = "|".join(SECTIONS)
-    keys, renamed = study_keys(), getattr(config, "RENAMED_KEYS", {})  # old names, until they are removed
+    keys = study_keys()
     text = STUDIES_DOC.read_text()
     code = re.findall(r"`([^`\n]+)`", text) + ["\n".join(line for _, line in lines) for _, lines in _blocks(text)]
     named = [(STUDIES_DOC.name, key) for snippet in code
@@ -310,5 +307,5 @@ def test_every_study_key_the_docs_name_exists():
             continue
         table = ".".join(key.split(".")[:2])
         key = table if table in TABLE_KEYS else key  # search.space.kl_weight, data.filters.gender: an entry of a table
-        assert key in keys or key in renamed, f"{where}: `{key}` is no study key"
+        assert key in keys, f"{where}: `{key}` is no study key"
     assert len(named) >= 60

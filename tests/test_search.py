@@ -51,7 +51,7 @@ def test_a_tpe_study_runs_and_its_trials_come_from_the_space(tpe_study):
     params = [json.loads(p.read_text()) for p in sorted(experiment.glob("trial_*/params.json"))]
     assert len(params) == 3
     for trial in params:
-        assert set(trial) == {"kl_weight", "learning_rate"}
+        assert set(trial) == {"kl_weight", "chroma_weight", "learning_rate"}  # the smoke study's chroma_weight too
         assert KL_LOW <= trial["kl_weight"] <= KL_HIGH
         assert trial["learning_rate"] in LEARNING_RATES
     assert len({trial["kl_weight"] for trial in params}) == 3  # sampled, not one point repeated
