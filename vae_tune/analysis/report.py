@@ -38,6 +38,7 @@ from vae_tune.names import (
     BEST_PSNR,
     BEST_ROUGHNESS,
     BEST_TRAIN_PSNR,
+    COLLAPSED,
     CONFIRM_FILE,
     CONFIRM_SUMMARY_FILE,
     MEAN_IMAGE_PSNR_COLUMN,
@@ -180,8 +181,8 @@ def save_charts(table: pd.DataFrame, study: StudyConfig, top: int, out: Path) ->
          "range should be widened."),
         ("training_curves.png", plots.training_curves(histories, table, top),
          f"Train loss, val/blur and val/roughness per epoch of the best {top} trials (still falling at the last "
-         "epoch means more epochs would help), and how many trials finished, were stopped early by the "
-         "scheduler, diverged (loss became NaN), failed or timed out."),
+         "epoch means more epochs would help; collapsed epochs have no blur or roughness to draw), and how many "
+         "trials finished, were stopped early by the scheduler, diverged (loss became NaN), failed or timed out."),
     ]
     pictures = []
     for name, figure, caption in charts:
@@ -291,11 +292,12 @@ def _table_section(table: pd.DataFrame, study: StudyConfig) -> Section:
     head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
     rows = []
     for _, row in table.iterrows():
-        cells = "".join(f"<td>{html.escape(_format(row[column]))}</td>" for column in columns)
+        cells = "".join(f"<td>{html.escape(_cell(row, column))}</td>" for column in columns)
         rows.append(f'<tr{" class=pareto" if row.get("pareto") else ""}>{cells}</tr>')
     body = (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
             if rows else "<p>No trial has started yet.</p>")
-    note = ("Scores are at each trial's best epoch (lowest objective); Pareto-front rows are shaded. "
+    note = ("Scores are at each trial's best epoch (lowest objective); Pareto-front rows are shaded; a collapsed "
+            "trial has none (—). "
             "The full table, with last scores and checkpoint paths, is results.csv: "
             "pandas.read_csv or vae_tune.analysis.load_results(EXPERIMENT_DIR) load it.")
     return Section("Results", notes=[note], html=body + '<p><a href="results.csv">results.csv</a></p>', anchor="results")
@@ -401,6 +403,13 @@ def diagnostics_line(row: pd.Series) -> str:
 
 def _params(row: pd.Series, names) -> str:
     return ", ".join(f"{name}={_format(row[name])}" for name in names if name in row)
+
+
+def _cell(row: pd.Series, column: str) -> str:
+    """A results-table cell; a collapsed trial's scores are the collapse guard's stand-ins (9-10), shown as —."""
+    if row["status"] == COLLAPSED and column in (BEST_EPOCH, *SHOWN_SCORES, last_column(METRIC)):
+        return "—"
+    return _format(row[column])
 
 
 def _format(value) -> str:
