@@ -135,7 +135,7 @@ class ObjectiveConfig:
     # 1.1-1.7x as much as roughness (docs/scores.md): a weight of 1 counts them evenly.
     roughness_weight: float = 1.0
     # An epoch whose probe PSNR is no better than the mean training image's is `collapsed` and
-    # scored worst, so a model that ignores its input is never best. Off only for machinery
+    # scored 9-10 (worse than any real score, ordered by PSNR), so a model that ignores its input is never best. Off only for machinery
     # checks whose 1-2 epoch models cannot beat the mean image (the tests' tiny studies).
     collapse_guard: bool = True
 

@@ -86,9 +86,10 @@ DIVERGED = "diverged"  # its loss became NaN or inf
 COLLAPSED = "collapsed"  # no better than the mean training image
 TIMED_OUT = "timed_out"  # stopped by execution.trial_timeout
 UNSCORED_FLAGS = (DIVERGED, COLLAPSED, TIMED_OUT)
-# Reported in place of real scores by a flagged epoch: finite, so schedulers and searchers
-# never see NaN, and far above any real value (blur is at most about 2.5, a flat image with
-# rotated colours; roughness at most sqrt(T - 1) + 1, under 5 at T = 16).
+# Reported in place of real scores by a diverged or timed-out epoch: finite, so schedulers and
+# searchers never see NaN, and far above any real value (blur is at most about 2.5, a flat image
+# with rotated colours; roughness at most sqrt(T - 1) + 1, under 5 at T = 16). A collapsed epoch
+# reports an ordered stand-in between 9 and 10 on the same keys (training.scoring.collapsed_score).
 WORST_SCORES = {OBJECTIVE: 10.0, BLUR: 10.0, ROUGHNESS: 10.0}
 
 # --- A trial's status in the results table ---

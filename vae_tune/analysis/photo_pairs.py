@@ -207,7 +207,7 @@ def summary_lines(scored: PairScores) -> list[str]:
     lines.append(f"objective   blur + {objective.roughness_weight:g} * roughness, {scored.interpolation_steps} "
                  f"interpolation steps; {scored.config_source}")
     trained = state.get("metrics", {})
-    # A diverged, collapsed or timed-out epoch reported stand-ins (WORST_SCORES) for these, not scores.
+    # A diverged, collapsed or timed-out epoch reported stand-ins for these (WORST_SCORES' keys), not scores.
     unscored = next((flag for flag in UNSCORED_FLAGS if trained.get(flag)), None)
     lines.append(f"  {'score':<26}{'these pairs':>12}{'study probe':>14}")
     for key in shown_keys(scored.scores):

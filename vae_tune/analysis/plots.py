@@ -18,7 +18,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from vae_tune.analysis.playbook import failure_share, status_counts
-from vae_tune.analysis.results import usable
+from vae_tune.analysis.results import scored_epochs, usable
 from vae_tune.config import Parameter
 from vae_tune.names import (
     BEST_BLUR,
@@ -31,6 +31,7 @@ from vae_tune.names import (
     ROUGHNESS,
     TRAIN_LOSS,
     TRIAL_ID,
+    UNSCORED_FLAGS,
 )
 
 UNSCORED_COLOUR = "#d62728"  # failed and diverged trials, in every chart
@@ -235,7 +236,8 @@ def training_curves(histories: pd.DataFrame, table: pd.DataFrame, top: int = 3) 
         for _, row in leaders.iterrows():
             history = histories[histories[TRIAL_ID] == row[TRIAL_ID]] if not histories.empty else histories
             if column in history:
-                healthy = history[~history[DIVERGED].astype(bool)]
+                # A collapsed epoch's loss is measured, its blur and roughness are stand-ins (9-10): left out.
+                healthy = scored_epochs(history, (DIVERGED,) if column == TRAIN_LOSS else UNSCORED_FLAGS)
                 axes.plot(healthy[EPOCH], healthy[column], marker="o", markersize=3, label=rank_label(row))
         if column == TRAIN_LOSS and axes.has_data():
             axes.set_yscale("log")

@@ -183,8 +183,8 @@ def save_charts(table: pd.DataFrame, study: StudyConfig, top: int, out: Path) ->
          "range should be widened."),
         ("training_curves.png", plots.training_curves(histories, table, top),
          f"Train loss, val/blur and val/roughness per epoch of the best {top} trials (still falling at the last "
-         "epoch means more epochs would help), and how many trials finished, were stopped early by the "
-         "scheduler, diverged (loss became NaN), failed or timed out."),
+         "epoch means more epochs would help; collapsed epochs have no blur or roughness to draw), and how many "
+         "trials finished, were stopped early by the scheduler, diverged (loss became NaN), failed or timed out."),
     ]
     pictures = []
     for name, figure, caption in charts:
@@ -292,10 +292,10 @@ def _table_section(table: pd.DataFrame, study: StudyConfig) -> Section:
                last_column(METRIC), "pareto", "baseline"]
     columns = [column for column in columns if column in table]
     head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
-    scores = {*SHOWN_SCORES, last_column(METRIC)}
+    scores = {BEST_EPOCH, *SHOWN_SCORES, last_column(METRIC)}
     rows = []
     for _, row in table.iterrows():
-        scored = pd.notna(row["rank"])
+        scored = pd.notna(row["rank"])  # a collapsed trial's are the guard's stand-ins (9-10): never shown
         cells = "".join(f"<td>{html.escape(_format(row[column]) if scored or column not in scores else NO_SCORE)}</td>"
                         for column in columns)
         rows.append(f'<tr{" class=pareto" if row.get("pareto") else ""}>{cells}</tr>')

@@ -76,6 +76,14 @@ def read_trial_results(trial_dir: Path) -> pd.DataFrame:
     return table.drop_duplicates(EPOCH, keep="last").reset_index(drop=True) if EPOCH in table else table
 
 
+def scored_epochs(history: pd.DataFrame, flags: tuple[str, ...] = UNSCORED_FLAGS) -> pd.DataFrame:
+    """The epochs of a trial's history not flagged with any of `flags`: their scores are stand-ins, not measurements."""
+    for flag in flags:
+        if flag in history:
+            history = history[~history[flag].fillna(False).astype(bool)]
+    return history
+
+
 def _read_json(path: Path) -> dict | None:
     """A JSON file's content, or None while Ray is still writing (or copying) it."""
     try:
@@ -167,12 +175,9 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
                "status": _status(history, trial_dir, starts, study.training.epochs, statuses.get(trial_id)),
                "epochs": int(history[EPOCH].max()) if not history.empty else 0,
                "starts": starts}
-        healthy = history
-        for flag in UNSCORED_FLAGS:  # their worst-case scores are not real scores
-            if flag in healthy:
-                healthy = healthy[~healthy[flag].fillna(False).astype(bool)]
+        healthy = scored_epochs(history)
         row["collapsed_epochs"] = int(history[COLLAPSED].fillna(False).astype(bool).sum()) if COLLAPSED in history else 0
-        if healthy.empty:  # a trial that never scored: show the finite worst case it reported
+        if healthy.empty:  # a trial that never scored: its least bad stand-in (a collapsed one's is 9-10, by PSNR)
             healthy = history
         if not healthy.empty:
             last, best = healthy.iloc[-1], healthy.loc[healthy[METRIC].idxmin()]

@@ -5,6 +5,7 @@ Why each score is defined as it is: docs/design.md, "The scores".
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 
 import numpy as np
@@ -99,7 +100,7 @@ class ProbeScorer:
         model calls in all: one encode, one decode of the reconstructions, one
         decode of every interpolation point. An epoch whose probe PSNR is no
         better than the mean image's is `collapsed`: its objective, blur and
-        roughness are WORST_SCORES (see `guard_collapse`).
+        roughness are stand-ins between 9 and 10 (see `collapsed_score`).
         """
         probe = self.probe
         train_images = probe.train_images if probe.train_images is not None else probe.images[:0]
@@ -158,8 +159,25 @@ class ProbeScorer:
         return guard_collapse(scores, self.mean_image_psnr, self.objective.collapse_guard)
 
 
+def collapsed_score(psnr: float, mean_image_psnr: float) -> float:
+    """The stand-in objective, blur and roughness of a collapsed epoch: 9 at the mean image's PSNR, 10 at 0 dB.
+
+    9 + (mean_image_psnr - psnr) / mean_image_psnr: worse than any real score
+    (see WORST_SCORES), ordered by how far below the mean image the epoch's
+    PSNR is, so a scheduler can tell a model about to beat it from a hopeless
+    one, and never worse than a diverged or timed-out epoch's 10. Dividing by
+    the mean image's PSNR maps the whole possible range (PSNR is at least 0 dB
+    for images in [0, 1]) onto [9, 10] without a chosen dB scale or a cap.
+    """
+    worst = WORST_SCORES[OBJECTIVE]
+    if not (math.isfinite(psnr) and math.isfinite(mean_image_psnr) and mean_image_psnr > 0):
+        return worst
+    shortfall = min(max(mean_image_psnr - psnr, 0.0), mean_image_psnr)
+    return worst - 1.0 + shortfall / mean_image_psnr
+
+
 def guard_collapse(scores: dict[str, float], mean_image_psnr: float | None, guard: bool = True) -> dict[str, float]:
-    """Mark an epoch no better than the mean image `collapsed`, with WORST_SCORES in place of its scores.
+    """Mark an epoch no better than the mean image `collapsed`, with `collapsed_score` in place of its scores.
 
     A model that returns (about) the average image for every input has learnt
     nothing a person would want, however still its morphs are: it must never
@@ -168,9 +186,12 @@ def guard_collapse(scores: dict[str, float], mean_image_psnr: float | None, guar
     """
     if mean_image_psnr is None:
         return {**scores, COLLAPSED: False}
-    collapsed = guard and scores[PSNR] <= mean_image_psnr
+    collapsed = guard and not scores[PSNR] > mean_image_psnr  # a NaN PSNR is collapsed too
     guarded = {**scores, MEAN_IMAGE_PSNR: mean_image_psnr, COLLAPSED: bool(collapsed)}
-    return {**guarded, **WORST_SCORES} if collapsed else guarded
+    if not collapsed:
+        return guarded
+    stand_in = collapsed_score(scores[PSNR], mean_image_psnr)
+    return {**guarded, **dict.fromkeys(WORST_SCORES, stand_in)}
 
 
 def gaussian_kl_per_dimension(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:

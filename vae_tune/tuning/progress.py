@@ -119,7 +119,7 @@ class ProgressPrinter(tune.Callback):
         psnr = f"psnr {result[PSNR]:.1f} dB  " if PSNR in result else ""
         if result.get(COLLAPSED):
             scores = (f"collapsed: {psnr}no better than the mean image's {result[MEAN_IMAGE_PSNR]:.1f} dB, "
-                      "scored worst")
+                      f"stand-in score {result[OBJECTIVE]:.4f}")
         else:
             scores = (f"objective {result[OBJECTIVE]:.4f}  blur {result[BLUR]:.4f}  "
                       f"roughness {result[ROUGHNESS]:.4f}  {psnr}")
