@@ -14,6 +14,7 @@ from vae_tune.names import (
     EXPLOITED_TRIAL,
     HP_KL_WEIGHT,
     HP_LEARNING_RATE,
+    LINEAGE,
     OBJECTIVE,
     PRUNED,
     RESUMED_FROM_EPOCH,
@@ -184,3 +185,48 @@ def test_pb2_without_scikit_learn_names_the_extra(monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(ConfigError, match=r'pb2 needs scikit-learn; install it with pip install -e "\.\[pb2\]"'):
         check_installed(study)
+
+
+@pytest.fixture(scope="module")
+def pbt_study(tmp_path_factory, ray_session):
+    """A finished tiny PBT study: 4 trials and the baseline, 3 epochs, perturbed after every epoch."""
+    from conftest import TINY_OVERRIDES
+
+    from vae_tune.tuning.session import run_study
+
+    storage = tmp_path_factory.mktemp("pbt") / "results"
+    study = load_study("smoke", TINY_OVERRIDES + [
+        f'storage_path="{storage}"', 'search.scheduler="pbt"', "search.num_samples=4", "search.baseline=true",
+        "training.epochs=3", "pbt.perturbation_interval=1", "pbt.quantile_fraction=0.5",
+        'pbt.mutate=["learning_rate", "kl_weight", "chroma_weight"]',
+        "search.space.learning_rate={distribution='loguniform', low=1e-3, high=1e-2}",
+    ])
+    outcome = run_study(study)
+    return {"study": study, "experiment_dir": outcome.experiment_dir}
+
+
+def test_each_exploit_restores_the_donors_checkpoint_and_says_so(pbt_study):
+    from vae_tune.baseline import read_record
+    from vae_tune.experiment import reported_results
+
+    experiment = pbt_study["experiment_dir"]
+    rows = {path.name.removeprefix("trial_"): reported_results(path) for path in experiment.glob("trial_*")}
+    baseline = read_record(experiment)["trial_id"]
+    assert len(rows) == 5 and baseline in rows
+    digests = {row["checkpoint_sha256"]: (trial_id, row) for trial_id, trial_rows in rows.items() for row in trial_rows}
+    exploits = [(trial_id, row) for trial_id, trial_rows in rows.items() for row in trial_rows if row.get(EXPLOITED_TRIAL)]
+    assert exploits, "no trial was ever perturbed"
+    for trial_id, row in exploits:
+        donor, donor_row = digests[row[RESUMED_FROM_SHA256]]  # the hash names a checkpoint the donor reported
+        assert donor == row[EXPLOITED_TRIAL] != trial_id
+        assert row["epoch"] == donor_row["epoch"] + 1 == row[RESUMED_FROM_EPOCH] + 1
+        assert donor != baseline  # the baseline is never a donor ...
+    assert all(not row.get(EXPLOITED_TRIAL) for row in rows[baseline])  # ... and never perturbed
+    assert all(row["hp/chroma_weight"] == 1.0 for row in rows[baseline])  # the tutorial's, outside the search
+    # Every trial's last checkpoint carries its lineage: three epochs, each in exactly one segment.
+    for trial_id in rows:
+        _, state = checkpoint_states(experiment / f"trial_{trial_id}")[0]
+        segments = state[LINEAGE]
+        assert [s["first_epoch"] for s in segments][0] == 1 and segments[-1]["last_epoch"] == 3
+        assert all(a["last_epoch"] + 1 == b["first_epoch"] for a, b in zip(segments, segments[1:]))
+        assert segments[-1]["trial_id"] == trial_id

@@ -193,6 +193,14 @@ def perturbation_epoch(pbt: PBTConfig, epoch: int) -> bool:
     return epoch >= first and (epoch - first) % pbt.perturbation_interval == 0
 
 
+def previous_perturbation_epoch(pbt: PBTConfig, epoch: int) -> int:
+    """The last perturbation epoch before `epoch`, 0 before the first: what PBT counts the interval from."""
+    first = max(pbt.perturbation_interval, pbt.burn_in)
+    if epoch <= first:
+        return 0
+    return first + (epoch - first - 1) // pbt.perturbation_interval * pbt.perturbation_interval
+
+
 @dataclass(frozen=True)
 class ExecutionConfig:
     max_failures: int = 2  # retries of a crashed trial, each from its last checkpoint
