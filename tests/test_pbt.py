@@ -4,6 +4,7 @@ and keeps its own new hyperparameters; checkpoints carry their lineage; the sche
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from ray import tune
 
@@ -230,3 +231,25 @@ def test_each_exploit_restores_the_donors_checkpoint_and_says_so(pbt_study):
         assert [s["first_epoch"] for s in segments][0] == 1 and segments[-1]["last_epoch"] == 3
         assert all(a["last_epoch"] + 1 == b["first_epoch"] for a, b in zip(segments, segments[1:]))
         assert segments[-1]["trial_id"] == trial_id
+
+
+def test_the_report_writes_the_winners_schedule_and_each_trials(pbt_study, tmp_path):
+    from vae_tune.analysis import load_results
+    from vae_tune.analysis.report import write_report
+    from vae_tune.analysis.schedule import read_schedule
+
+    experiment = pbt_study["experiment_dir"]
+    report = write_report(experiment, out=tmp_path / "report")
+    schedule = read_schedule(experiment)
+    table = load_results(experiment).set_index("trial_id")
+    best = report.best
+    assert schedule["trial_id"] == best["trial_id"] and schedule["best_epoch"] == best["best_epoch"]
+    segments = schedule[LINEAGE]
+    assert segments[0]["first_epoch"] == 1 and segments[-1]["last_epoch"] == best["best_epoch"]
+    assert schedule["model"]["latent_dim"] == 8
+    # results.csv: every trial's schedule, the winner's ending with its own id.
+    written = pd.read_csv(tmp_path / "report" / "results.csv").set_index("trial_id")
+    assert written["schedule"].to_dict() == table["schedule"].to_dict()
+    assert all(str(text).startswith("1-") for text in written["schedule"])
+    # One row per epoch in each trial's history: an exploit's epochs replace the trial's own older ones.
+    assert (table["epochs"] == 3).all()

@@ -27,6 +27,7 @@ from vae_tune.analysis.confirmation import read_confirm, summarise, summary_html
 from vae_tune.analysis.page import TRIALS_SHOWN, Picture, Section
 from vae_tune.analysis.playbook import edge_of_range_warnings, failure_share, status_counts
 from vae_tune.analysis.results import best_trial, load_results, no_winner, open_experiment, trial_histories, trials_to_render
+from vae_tune.analysis.schedule import write_schedule
 from vae_tune.config import StudyConfig
 from vae_tune.experiment import load_study_config
 from vae_tune.names import (
@@ -116,6 +117,8 @@ def write_report(experiment_dir: Path | str, out: Path | None = None, top: int =
         best = best_trial(table)
     except ValueError:
         best = None
+    if not is_uri(experiment_dir):  # beside study.json: `vae-tune replay` reads it from the experiment
+        write_schedule(local, study, best)
     baseline, searched_trials = _split_baseline(table)
     try:
         best_searched = best_trial(searched_trials)

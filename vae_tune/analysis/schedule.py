@@ -1,0 +1,43 @@
+"""A PBT study's winner as a schedule: the segments of epochs and hyperparameters its best checkpoint went through.
+
+Read from the best checkpoint's trial.json (vae_tune.lineage), not from Ray's
+pbt_*.txt logs, so it is there after pruning, a resume or a copy of the
+experiment. Written as schedule.json in the experiment directory; `vae-tune
+replay` retrains it from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vae_tune.config import POPULATION_SCHEDULERS, StudyConfig
+from vae_tune.names import BEST_CHECKPOINT, BEST_EPOCH, BEST_OBJECTIVE, LINEAGE, SCHEDULE_FILE, TRIAL_ID
+from vae_tune.training.checkpoint import read_state
+
+
+def winner_schedule(best: pd.Series) -> dict[str, Any]:
+    """The best trial's schedule up to its best epoch, with what rebuilds the model and the training."""
+    state = read_state(best[BEST_CHECKPOINT])
+    return {TRIAL_ID: best[TRIAL_ID], BEST_EPOCH: int(best[BEST_EPOCH]), BEST_OBJECTIVE: float(best[BEST_OBJECTIVE]),
+            BEST_CHECKPOINT: str(best[BEST_CHECKPOINT]), "model": state["model"], "training": state["training"],
+            LINEAGE: state.get(LINEAGE) or []}
+
+
+def write_schedule(experiment_dir: Path, study: StudyConfig, best: pd.Series | None) -> Path | None:
+    """schedule.json of a PBT or PB2 study's winner; None for other studies or while no trial has a best checkpoint."""
+    if study.search.scheduler not in POPULATION_SCHEDULERS or best is None or not isinstance(best.get(BEST_CHECKPOINT), str):
+        return None
+    path = Path(experiment_dir) / SCHEDULE_FILE
+    path.write_text(json.dumps(winner_schedule(best), indent=2))
+    return path
+
+
+def read_schedule(experiment_dir: str | Path) -> dict[str, Any]:
+    path = Path(experiment_dir) / SCHEDULE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: only a PBT study's report writes it (vae-tune report)")
+    return json.loads(path.read_text())
