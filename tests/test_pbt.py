@@ -190,18 +190,19 @@ def test_pb2_without_scikit_learn_names_the_extra(monkeypatch):
 
 @pytest.fixture(scope="module")
 def pbt_study(tmp_path_factory, ray_session):
-    """A finished tiny PBT study: 4 trials and the baseline, 3 epochs, perturbed after every epoch."""
+    """studies/pbt.toml shrunk: 4 members and the baseline, 3 epochs, perturbed after every epoch."""
     from conftest import TINY_OVERRIDES
 
     from vae_tune.tuning.session import run_study
 
     storage = tmp_path_factory.mktemp("pbt") / "results"
-    study = load_study("smoke", TINY_OVERRIDES + [
-        f'storage_path="{storage}"', 'search.scheduler="pbt"', "search.num_samples=4", "search.baseline=true",
-        "training.epochs=3", "pbt.perturbation_interval=1", "pbt.quantile_fraction=0.5",
-        'pbt.mutate=["learning_rate", "kl_weight", "chroma_weight"]',
-        "search.space.learning_rate={distribution='loguniform', low=1e-3, high=1e-2}",
+    study = load_study("pbt", TINY_OVERRIDES + [
+        f'storage_path="{storage}"', "search.num_samples=4", "search.baseline=true", "training.epochs=3",
+        "pbt.perturbation_interval=1", "pbt.burn_in=0", "pbt.quantile_fraction=0.5",
+        # Sampled once per member; a recipient takes its donor's with the weights.
+        "search.space.latent_dim={distribution='choice', values=[4, 8]}",
     ])
+    assert study.pbt.mutate == ("learning_rate", "kl_weight", "chroma_weight")
     outcome = run_study(study)
     return {"study": study, "experiment_dir": outcome.experiment_dir}
 
@@ -231,6 +232,7 @@ def test_each_exploit_restores_the_donors_checkpoint_and_says_so(pbt_study):
         assert [s["first_epoch"] for s in segments][0] == 1 and segments[-1]["last_epoch"] == 3
         assert all(a["last_epoch"] + 1 == b["first_epoch"] for a, b in zip(segments, segments[1:]))
         assert segments[-1]["trial_id"] == trial_id
+        assert state["model"]["latent_dim"] == state["params"]["latent_dim"]  # the donor's, with its weights
 
 
 def test_the_report_writes_the_winners_schedule_and_each_trials(pbt_study, tmp_path):
@@ -246,7 +248,7 @@ def test_the_report_writes_the_winners_schedule_and_each_trials(pbt_study, tmp_p
     assert schedule["trial_id"] == best["trial_id"] and schedule["best_epoch"] == best["best_epoch"]
     segments = schedule[LINEAGE]
     assert segments[0]["first_epoch"] == 1 and segments[-1]["last_epoch"] == best["best_epoch"]
-    assert schedule["model"]["latent_dim"] == 8
+    assert schedule["model"]["latent_dim"] == table.loc[best["trial_id"], "latent_dim"]
     # results.csv: every trial's schedule, the winner's ending with its own id.
     written = pd.read_csv(tmp_path / "report" / "results.csv").set_index("trial_id")
     assert written["schedule"].to_dict() == table["schedule"].to_dict()
