@@ -190,20 +190,39 @@ def test_pb2_without_scikit_learn_names_the_extra(monkeypatch):
 
 @pytest.fixture(scope="module")
 def pbt_study(tmp_path_factory, ray_session):
-    """studies/pbt.toml shrunk: 4 members and the baseline, 3 epochs, perturbed after every epoch."""
+    """studies/pbt.toml shrunk: 4 members and the baseline, 4 epochs, perturbed after every epoch.
+
+    Training, checkpoints and exploits are real, but the objective each epoch reports is kl_weight + 1/epoch:
+    a 16-px model's own objective gets worse over its first epochs (collapsed, ~2.50 rising to ~2.52), and
+    a recipient copies only a donor at least as far on, so on real scores hardly any exploit would happen.
+    """
     from conftest import TINY_OVERRIDES
 
     from vae_tune.tuning.session import run_study
 
+    def scored_by_kl_weight(config, study, dataset, experiment_dir):
+        from vae_tune.names import OBJECTIVE
+        from vae_tune.training.trainer import TrialTrainer
+        from vae_tune.tuning.trainable import train_vae
+
+        train_epoch = TrialTrainer.train_epoch
+
+        def scored(self):
+            metrics = train_epoch(self)
+            return {**metrics, OBJECTIVE: self.model.config.kl_weight + 1.0 / self.epoch}
+
+        TrialTrainer.train_epoch = scored  # in this trial's own process
+        train_vae(config, study, dataset, experiment_dir)
+
     storage = tmp_path_factory.mktemp("pbt") / "results"
     study = load_study("pbt", TINY_OVERRIDES + [
-        f'storage_path="{storage}"', "search.num_samples=4", "search.baseline=true", "training.epochs=3",
+        f'storage_path="{storage}"', "search.num_samples=4", "search.baseline=true", "training.epochs=4",
         "pbt.perturbation_interval=1", "pbt.burn_in=0", "pbt.quantile_fraction=0.5",
         # Sampled once per member; a recipient takes its donor's with the weights.
         "search.space.latent_dim={distribution='choice', values=[4, 8]}",
     ])
     assert study.pbt.mutate == ("learning_rate", "kl_weight", "chroma_weight")
-    outcome = run_study(study)
+    outcome = run_study(study, trainable=scored_by_kl_weight)
     return {"study": study, "experiment_dir": outcome.experiment_dir}
 
 
@@ -219,6 +238,8 @@ def test_each_exploit_restores_the_donors_checkpoint_and_says_so(pbt_study):
     exploits = [(trial_id, row) for trial_id, trial_rows in rows.items() for row in trial_rows if row.get(EXPLOITED_TRIAL)]
     assert exploits, "no trial was ever perturbed"
     for trial_id, row in exploits:
+        before = rows[trial_id][rows[trial_id].index(row) - 1]
+        assert before["epoch"] <= row[RESUMED_FROM_EPOCH]  # a recipient never goes back in epochs
         donor, donor_row = digests[row[RESUMED_FROM_SHA256]]  # the hash names a checkpoint the donor reported
         assert donor == row[EXPLOITED_TRIAL] != trial_id
         assert row["epoch"] == donor_row["epoch"] + 1 == row[RESUMED_FROM_EPOCH] + 1
@@ -229,7 +250,7 @@ def test_each_exploit_restores_the_donors_checkpoint_and_says_so(pbt_study):
     for trial_id in rows:
         _, state = checkpoint_states(experiment / f"trial_{trial_id}")[0]
         segments = state[LINEAGE]
-        assert [s["first_epoch"] for s in segments][0] == 1 and segments[-1]["last_epoch"] == 3
+        assert [s["first_epoch"] for s in segments][0] == 1 and segments[-1]["last_epoch"] == 4
         assert all(a["last_epoch"] + 1 == b["first_epoch"] for a, b in zip(segments, segments[1:]))
         assert segments[-1]["trial_id"] == trial_id
         assert state["model"]["latent_dim"] == state["params"]["latent_dim"]  # the donor's, with its weights
@@ -254,4 +275,55 @@ def test_the_report_writes_the_winners_schedule_and_each_trials(pbt_study, tmp_p
     assert written["schedule"].to_dict() == table["schedule"].to_dict()
     assert all(str(text).startswith("1-") for text in written["schedule"])
     # One row per epoch in each trial's history: an exploit's epochs replace the trial's own older ones.
-    assert (table["epochs"] == 3).all()
+    assert (table["epochs"] == 4).all()
+
+
+def test_a_replayed_schedule_reproduces_an_exploit_and_changes_its_values_at_the_boundary(tiny_study, tmp_path):
+    from vae_tune.training.replay import replay_schedule
+
+    dataset = load_dataset(tiny_study.data)
+    # What PBT does: trial a trains epoch 1; trial b copies it and trains epoch 2 with new values.
+    donor = TrialTrainer(tiny_study, DONOR, dataset, trial_id="a")
+    train_and_save(donor, tmp_path / "trial_a", 1)
+    recipient = TrialTrainer(tiny_study, MUTATED, dataset, trial_id="b")
+    restore_latest(recipient, tune.Checkpoint.from_directory(tmp_path / "trial_a" / "checkpoint_000000"), tmp_path / "trial_b")
+    exploited = recipient.train_epoch()
+    schedule = {"best_epoch": 2, LINEAGE: recipient.lineage, "model": {"latent_dim": tiny_study.model.latent_dim},
+                "training": {"batch_size": tiny_study.training.batch_size, "seed": tiny_study.training.seed}}
+
+    replayed = replay_schedule(tiny_study, schedule, dataset)
+    assert [m["epoch"] for m in replayed] == [1, 2]
+    assert replayed[0][HP_KL_WEIGHT] == 0.05 and replayed[1][HP_KL_WEIGHT] == 0.4
+    assert replayed[1][HP_LEARNING_RATE] == pytest.approx(7e-4)
+    # The loss of epoch 2 is the new one: reconstruction (chroma x6) + 0.4 * KL.
+    np.testing.assert_allclose(replayed[1]["train/loss"], replayed[1]["train/reconstruction_loss"] + 0.4 * replayed[1]["train/kl"],
+                               rtol=1e-4)
+    # In one process, the same scores as the exploit across two processes.
+    assert replayed[1][OBJECTIVE] == pytest.approx(exploited[OBJECTIVE], rel=1e-4)
+    assert replayed[1]["train/loss"] == pytest.approx(exploited["train/loss"], rel=1e-4)
+
+
+def test_replay_retrains_the_winners_schedule_and_prints_it_beside_the_winner(pbt_study, tmp_path, capsys):
+    from vae_tune.analysis.report import write_report
+    from vae_tune.cli import main
+
+    experiment = pbt_study["experiment_dir"]
+    write_report(experiment, out=tmp_path / "report")
+    assert main(["replay", str(experiment), "--seeds", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    schedule = json.loads((experiment / "schedule.json").read_text())
+    assert lines[0].startswith(f"schedule of {schedule['trial_id']} to epoch {schedule['best_epoch']}: 1-")
+    assert lines[1].startswith("winner") and f"objective={schedule['scores'][OBJECTIVE]:.4f}" in lines[1]
+    assert [line.split()[:3] for line in lines[2:]] == [["replay,", "seed", "0"], ["replay,", "seed", "1"]]
+    assert all("val/psnr=" in line for line in lines[1:])
+
+
+def test_a_finished_pbt_study_resumes_with_its_scheduler_and_trains_nothing_again(pbt_study):
+    from vae_tune.experiment import reported_results
+    from vae_tune.tuning.session import resume_study
+
+    experiment = pbt_study["experiment_dir"]
+    before = {path.name: len(reported_results(path)) for path in experiment.glob("trial_*")}
+    outcome = resume_study(experiment)  # tuner.pkl holds the PBT scheduler: it must unpickle and run
+    assert not outcome.interrupted
+    assert {path.name: len(reported_results(path)) for path in experiment.glob("trial_*")} == before

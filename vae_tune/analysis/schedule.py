@@ -15,15 +15,32 @@ from typing import Any
 import pandas as pd
 
 from vae_tune.config import POPULATION_SCHEDULERS, StudyConfig
-from vae_tune.names import BEST_CHECKPOINT, BEST_EPOCH, BEST_OBJECTIVE, LINEAGE, SCHEDULE_FILE, TRIAL_ID
+from vae_tune.names import (
+    BEST_CHECKPOINT,
+    BEST_EPOCH,
+    BEST_OBJECTIVE,
+    BLUR,
+    COLOUR_FIDELITY,
+    LINEAGE,
+    OBJECTIVE,
+    PSNR,
+    ROUGHNESS,
+    SCHEDULE_FILE,
+    TRIAL_ID,
+)
 from vae_tune.training.checkpoint import read_state
+
+# The winner's scores at its best epoch, kept in schedule.json so a replay is compared with them.
+REPLAYED_SCORES = (OBJECTIVE, BLUR, ROUGHNESS, PSNR, COLOUR_FIDELITY)
 
 
 def winner_schedule(best: pd.Series) -> dict[str, Any]:
     """The best trial's schedule up to its best epoch, with what rebuilds the model and the training."""
     state = read_state(best[BEST_CHECKPOINT])
+    metrics = state.get("metrics", {})
     return {TRIAL_ID: best[TRIAL_ID], BEST_EPOCH: int(best[BEST_EPOCH]), BEST_OBJECTIVE: float(best[BEST_OBJECTIVE]),
             BEST_CHECKPOINT: str(best[BEST_CHECKPOINT]), "model": state["model"], "training": state["training"],
+            "scores": {name: metrics[name] for name in REPLAYED_SCORES if name in metrics},
             LINEAGE: state.get(LINEAGE) or []}
 
 

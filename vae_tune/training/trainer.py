@@ -88,6 +88,19 @@ class TrialTrainer:
         self.exploited_sha256 = state["weights"]["sha256"] if exploit else None
         return state
 
+    def set_hyperparameters(self, params: dict[str, Any]) -> None:
+        """Go on with new values of learning_rate, kl_weight, chroma_weight, in this process (`vae-tune replay`).
+
+        A Tune trial never needs this: after an exploit its model is built from its new config.
+        """
+        self.params.update(params)
+        self.model_config, self.training = self.study.trial(self.params)
+        with self.strategy.scope():
+            self.model.optimizer.learning_rate.assign(self.training.learning_rate)
+        self.model.config = self.model_config  # compute_loss and the probe read kl_weight and chroma_weight here
+        # fit traced compute_loss with the old weights as constants: make it trace again.
+        self.model.train_function = self.model.test_function = self.model.predict_function = None
+
     def hyperparameters(self) -> dict[str, float]:
         """The learning rate and loss weights in use: read from the optimizer and the model, not the config."""
         return {"learning_rate": float(self.model.optimizer.learning_rate.numpy()),

@@ -83,6 +83,19 @@ class _Population:
         return super().on_trial_result(tune_controller, trial, result)
 
 
+    def _checkpoint_or_exploit(self, trial, tune_controller, upper_quantile, lower_quantile):
+        # Async PBT ranks each trial by its score at its own last perturbation, so a trial at epoch 8 can
+        # rank below one still at epoch 4 and be sent back to it; in the tests' tiny studies, whose
+        # objective rises with training, trials went back to epoch 1 again and again. A recipient copies
+        # only a donor at least as far on.
+        if trial in lower_quantile:
+            epoch = self._trial_state[trial].last_train_time
+            upper_quantile = [t for t in upper_quantile if self._trial_state[t].last_train_time >= epoch]
+            if not upper_quantile:
+                lower_quantile = [t for t in lower_quantile if t is not trial]
+        return super()._checkpoint_or_exploit(trial, tune_controller, upper_quantile, lower_quantile)
+
+
 class VaePBT(_Population, PopulationBasedTraining):
     pass
 
