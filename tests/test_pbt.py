@@ -223,7 +223,7 @@ def pbt_study(tmp_path_factory, ray_session):
     ])
     assert study.pbt.mutate == ("learning_rate", "kl_weight", "chroma_weight")
     outcome = run_study(study, trainable=scored_by_kl_weight)
-    return {"study": study, "experiment_dir": outcome.experiment_dir}
+    return {"study": study, "experiment_dir": outcome.experiment_dir, "trainable": scored_by_kl_weight}
 
 
 def test_each_exploit_restores_the_donors_checkpoint_and_says_so(pbt_study):
@@ -265,7 +265,8 @@ def test_the_report_writes_the_winners_schedule_and_each_trials(pbt_study, tmp_p
     report = write_report(experiment, out=tmp_path / "report")
     schedule = read_schedule(experiment)
     table = load_results(experiment).set_index("trial_id")
-    best = report.best
+    best = report.best_searched  # the population's winner; the baseline trial is outside the population
+    assert not best["baseline"] and report.best["baseline"]  # kl_weight 0.003 scores best here
     assert schedule["trial_id"] == best["trial_id"] and schedule["best_epoch"] == best["best_epoch"]
     segments = schedule[LINEAGE]
     assert segments[0]["first_epoch"] == 1 and segments[-1]["last_epoch"] == best["best_epoch"]
@@ -324,6 +325,6 @@ def test_a_finished_pbt_study_resumes_with_its_scheduler_and_trains_nothing_agai
 
     experiment = pbt_study["experiment_dir"]
     before = {path.name: len(reported_results(path)) for path in experiment.glob("trial_*")}
-    outcome = resume_study(experiment)  # tuner.pkl holds the PBT scheduler: it must unpickle and run
+    outcome = resume_study(experiment, trainable=pbt_study["trainable"])  # tuner.pkl holds the PBT scheduler: it must unpickle and run
     assert not outcome.interrupted
     assert {path.name: len(reported_results(path)) for path in experiment.glob("trial_*")} == before

@@ -117,13 +117,13 @@ def write_report(experiment_dir: Path | str, out: Path | None = None, top: int =
         best = best_trial(table)
     except ValueError:
         best = None
-    if not is_uri(experiment_dir):  # beside study.json: `vae-tune replay` reads it from the experiment
-        write_schedule(local, study, best)
     baseline, searched_trials = _split_baseline(table)
     try:
         best_searched = best_trial(searched_trials)
     except ValueError:
         best_searched = None
+    if not is_uri(experiment_dir):  # beside study.json, where `vae-tune replay` reads it
+        write_schedule(local, study, best_searched)  # the population's winner: the baseline trial is no member
     # The playbook's edge check is about the search: the baseline trial was not sampled from it.
     report = Report(location, out, table, best, None, searched=list(study.search.space),
                     warnings=edge_of_range_warnings(searched_trials, study.search.space, top),
