@@ -275,6 +275,8 @@ def test_the_report_writes_the_winners_schedule_and_each_trials(pbt_study, tmp_p
     written = pd.read_csv(tmp_path / "report" / "results.csv").set_index("trial_id")
     assert written["schedule"].to_dict() == table["schedule"].to_dict()
     assert all(str(text).startswith("1-") for text in written["schedule"])
+    assert (tmp_path / "report" / "schedules.png").is_file()
+    assert "schedules.png" in (tmp_path / "report" / "index.html").read_text()
     # One row per epoch in each trial's history: an exploit's epochs replace the trial's own older ones.
     assert (table["epochs"] == 4).all()
 

@@ -13,14 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from vae_tune.config import POPULATION_SCHEDULERS, StudyConfig
+from vae_tune.lineage import params_at
 from vae_tune.names import (
     BEST_CHECKPOINT,
     BEST_EPOCH,
     BEST_OBJECTIVE,
     BLUR,
     COLOUR_FIDELITY,
+    EPOCH,
+    EXPLOITED_TRIAL,
+    FIRST_EPOCH,
+    HP_KL_WEIGHT,
+    HP_LEARNING_RATE,
+    LAST_EPOCH,
     LINEAGE,
     OBJECTIVE,
     PSNR,
@@ -58,3 +66,29 @@ def read_schedule(experiment_dir: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: only a PBT study's report writes it (vae-tune report)")
     return json.loads(path.read_text())
+
+
+def schedule_plot(histories: pd.DataFrame, schedule: dict[str, Any] | None) -> Figure:
+    """kl_weight and learning_rate in use per epoch (log axes): every trial thin, each exploit marked, the
+    winner's ancestry (its lineage, trained by several trials) thick."""
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    panels = figure.subplots(1, 2)
+    for axes, key, label in zip(panels, (HP_KL_WEIGHT, HP_LEARNING_RATE), ("kl_weight", "learning_rate")):
+        if not histories.empty and key in histories:
+            for _, history in histories.groupby(TRIAL_ID, sort=False):
+                axes.plot(history[EPOCH], history[key], color="0.6", linewidth=0.8, drawstyle="steps-post")
+                if EXPLOITED_TRIAL in history:
+                    exploits = history[history[EXPLOITED_TRIAL].notna()]
+                    axes.scatter(exploits[EPOCH], exploits[key], marker="^", color="tab:orange", s=18, zorder=3,
+                                 label="exploit" if axes.get_legend_handles_labels()[1].count("exploit") == 0 else None)
+        if schedule is not None:
+            epochs = [epoch for segment in schedule[LINEAGE] for epoch in range(segment[FIRST_EPOCH], segment[LAST_EPOCH] + 1)]
+            values = [params_at(schedule[LINEAGE], epoch)[label] for epoch in epochs]
+            axes.plot(epochs, values, color="tab:blue", linewidth=2.5, drawstyle="steps-post",
+                      label=f"winner {schedule[TRIAL_ID]}'s ancestry")
+        axes.set_yscale("log")
+        axes.set_xlabel("epoch")
+        axes.set_title(label)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize=8)
+    return figure
