@@ -1,6 +1,6 @@
 """The import rule of docs/design.md: each layer imports only the layers below it.
 
-    core      names, config, metrics, imaging, storage, experiment, baseline, log, data/
+    core      names, config, metrics, imaging, storage, experiment, baseline, lineage, log, data/
     training  TensorFlow, never Ray
     tuning    Ray and training
     analysis  reads experiments: core and training, never tuning

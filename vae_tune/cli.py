@@ -134,6 +134,30 @@ def command_confirm(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_replay(args: argparse.Namespace) -> int:
+    """Retrain a PBT study's winning schedule from scratch, once per seed, and print its scores beside the winner's."""
+    from vae_tune.analysis.schedule import REPLAYED_SCORES, read_schedule
+    from vae_tune.data.dataset import load_dataset
+    from vae_tune.lineage import describe
+    from vae_tune.names import BEST_EPOCH, LINEAGE, TRIAL_ID
+    from vae_tune.training.replay import replay_schedule
+
+    experiment = Path(args.experiment_dir).expanduser()
+    study, schedule = load_study_config(experiment), read_schedule(experiment)
+    first_seed = schedule["training"]["seed"]
+
+    def line(label: str, scores: dict) -> str:
+        return f"{label:<22}" + "  ".join(f"{name}={scores[name]:.4f}" for name in REPLAYED_SCORES if name in scores)
+
+    print(f"schedule of {schedule[TRIAL_ID]} to epoch {schedule[BEST_EPOCH]}: {describe(schedule[LINEAGE])}", flush=True)
+    print(line("winner", schedule.get("scores", {})), flush=True)
+    dataset = load_dataset(study.data)
+    for seed in range(first_seed, first_seed + args.seeds):
+        last = replay_schedule(study, schedule, dataset, seed=seed)[-1]
+        print(line(f"replay, seed {seed}", last), flush=True)
+    return 0
+
+
 def command_show(args: argparse.Namespace) -> int:
     print(describe_study(resolve_study(args)))
     return 0
@@ -251,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
                                            "default: $RAY_ADDRESS, else start a local Ray")
     confirm.add_argument("--verbose", action="store_true", help="also show the trial processes' own output")
     confirm.set_defaults(handler=command_confirm)
+    replay = commands.add_parser("replay", help="retrain a PBT study's winning schedule from scratch and compare its scores")
+    replay.add_argument("experiment_dir", help="the experiment directory of a PBT study, with its report written (schedule.json)")
+    replay.add_argument("--seeds", type=positive_int, default=1, metavar="N",
+                        help="replay with the winner's seed and the N-1 after it; default 1")
+    replay.set_defaults(handler=command_replay)
     interpolate = commands.add_parser("interpolate", help="morph between two of your own photos with a trained model")
     interpolate.add_argument("checkpoint", help="a checkpoint directory (or a trial or experiment directory: its best)")
     interpolate.add_argument("source_image")

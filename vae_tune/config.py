@@ -9,6 +9,7 @@ is allowed: `ConfigError: model.latent_dim: must be a positive integer, got 0`.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import sys
@@ -41,7 +42,11 @@ INTEGER_PARAMETERS = ("latent_dim", "batch_size", "seed")  # searched as a choic
 DISTRIBUTIONS = ("choice", "grid", "loguniform", "uniform")
 SEARCH_ALGORITHMS = ("random", "tpe", "nsga2")
 OBJECTIVE_KINDS = ("scalar", "pareto")
-SCHEDULERS = ("asha", "fifo")
+SCHEDULERS = ("asha", "fifo", "pbt", "pb2")
+POPULATION_SCHEDULERS = ("pbt", "pb2")  # Population Based Training: the [pbt] table configures both
+# What a PBT exploit may change: the loss weights and the optimizer's rate take new values on the
+# donor's weights. latent_dim, the image size and the filters shape the weights, so they never mutate.
+MUTABLE = ("learning_rate", "kl_weight", "chroma_weight")
 DATA_SOURCES = ("synthetic", "folder", "kaggle")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 ALL_REDUCE = ("auto", "nccl", "hierarchical_copy", "one_device")
@@ -165,6 +170,38 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class PBTConfig:
+    """Population Based Training (search.scheduler = "pbt" or "pb2"); time is counted in epochs."""
+
+    # Every perturbation_interval epochs after burn-in, the worst quantile_fraction of the population
+    # copies the weights of one of the best quantile_fraction and continues with mutated values.
+    perturbation_interval: int = 4
+    burn_in: int = 0  # epochs before the first perturbation (the first is at max(interval, burn_in))
+    quantile_fraction: float = 0.25  # in (0, 0.5]: the share of the population that donates, and that is replaced
+    resample_probability: float = 0.25  # pbt: draw a mutated value afresh from search.space, else scale it by 0.8 or 1.2
+    # Searched parameters (search.space) that mutate at each exploit; the others keep their first value.
+    mutate: tuple[str, ...] = ("learning_rate", "kl_weight")
+
+
+def perturbation_epoch(pbt: PBTConfig, epoch: int) -> bool:
+    """Whether a PBT study may exploit at `epoch`: max(interval, burn_in) and every interval after it.
+
+    The scheduler perturbs on exactly these epochs (vae_tune.tuning.tuner), and a trial keeps the
+    weights of its checkpoints at these epochs, the only ones a donor can be copied from.
+    """
+    first = max(pbt.perturbation_interval, pbt.burn_in)
+    return epoch >= first and (epoch - first) % pbt.perturbation_interval == 0
+
+
+def previous_perturbation_epoch(pbt: PBTConfig, epoch: int) -> int:
+    """The last perturbation epoch before `epoch`, 0 before the first: what PBT counts the interval from."""
+    first = max(pbt.perturbation_interval, pbt.burn_in)
+    if epoch <= first:
+        return 0
+    return first + (epoch - first - 1) // pbt.perturbation_interval * pbt.perturbation_interval
+
+
+@dataclass(frozen=True)
 class ExecutionConfig:
     max_failures: int = 2  # retries of a crashed trial, each from its last checkpoint
     trial_timeout: float = 0.0  # seconds a trial attempt may run before it is stopped; 0: no limit
@@ -195,6 +232,7 @@ class StudyConfig:
     objective: ObjectiveConfig = ObjectiveConfig()
     probe: ProbeConfig = ProbeConfig()
     search: SearchConfig = SearchConfig()
+    pbt: PBTConfig = PBTConfig()
     resources: ResourcesConfig = ResourcesConfig()
     execution: ExecutionConfig = ExecutionConfig()
 
@@ -338,8 +376,10 @@ def _section(cls: type, table: dict[str, Any], prefix: str) -> Any:
 def _coerce(key: str, value: Any, hint: Any) -> Any:
     origin = typing.get_origin(hint)
     if origin is tuple:
-        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise ConfigError(f"{key}: must be a list of integers, got {value!r}")
+        item = typing.get_args(hint)[0]
+        if not isinstance(value, list) or not all(type(v) is item for v in value):
+            kind = "integers" if item is int else "strings"
+            raise ConfigError(f"{key}: must be a list of {kind}, got {value!r}")
         return tuple(value)
     if origin in (typing.Union, types.UnionType):  # e.g. gpus_per_trial: a number or "node"
         allowed = typing.get_args(hint)
@@ -491,6 +531,8 @@ def validate(study: StudyConfig) -> None:
             if name in INTEGER_PARAMETERS and not parameter.values:
                 raise ConfigError(f"search.space.{name}: integer parameter; use distribution = \"choice\" with values")
             check(f"search.space.{name}", value)
+    if search.scheduler in POPULATION_SCHEDULERS:
+        _validate_population(study)
     execution = study.execution
     _require(execution.max_failures >= 0, f"execution.max_failures: must be >= 0, got {execution.max_failures}")
     _require(execution.trial_timeout >= 0, f"execution.trial_timeout: must be >= 0 seconds, got {execution.trial_timeout}")
@@ -504,6 +546,42 @@ def validate(study: StudyConfig) -> None:
     )
     _check_one_of("resources.all_reduce", resources.all_reduce, ALL_REDUCE)
     _require(resources.node_wait_seconds >= 0, f"resources.node_wait_seconds: must be >= 0, got {resources.node_wait_seconds}")
+
+
+def _validate_population(study: StudyConfig) -> None:
+    """A PBT or PB2 study that Ray would refuse, or that would exploit nothing, stops here in one line."""
+    search, pbt, scheduler = study.search, study.pbt, study.search.scheduler
+    _require(search.algorithm == "random",
+             f'search.algorithm: {scheduler} chooses the configurations itself; use "random" (Ray refuses a searcher with PBT), '
+             f"got {search.algorithm!r}")
+    _require(study.objective.kind == "scalar", f'objective.kind: {scheduler} ranks trials by one scalar metric; use "scalar"')
+    _check_positive_int("pbt.perturbation_interval", pbt.perturbation_interval)
+    _require(pbt.perturbation_interval <= study.training.epochs,
+             f"pbt.perturbation_interval: {pbt.perturbation_interval} epochs is longer than training.epochs = "
+             f"{study.training.epochs}; no trial would ever be perturbed")
+    _require(isinstance(pbt.burn_in, int) and 0 <= pbt.burn_in < study.training.epochs,
+             f"pbt.burn_in: must be an integer in [0, training.epochs = {study.training.epochs}), got {pbt.burn_in!r}")
+    _require(0 < pbt.quantile_fraction <= 0.5, f"pbt.quantile_fraction: must be in (0, 0.5], got {pbt.quantile_fraction}")
+    _require(0 <= pbt.resample_probability <= 1, f"pbt.resample_probability: must be in [0, 1], got {pbt.resample_probability}")
+    _require(bool(pbt.mutate), "pbt.mutate: name at least one searched parameter to mutate, e.g. [\"learning_rate\", \"kl_weight\"]")
+    _require(search.num_samples >= 2, f"search.num_samples: {scheduler} needs a population of at least 2, got {search.num_samples}")
+    for name in pbt.mutate:
+        _require(name != "latent_dim",
+                 "pbt.mutate: latent_dim cannot mutate: a recipient loads its donor's weights, whose shapes it sets; "
+                 "search it in search.space and it is sampled once")
+        _require(name in MUTABLE, f"pbt.mutate: {name!r} cannot mutate; allowed: {', '.join(MUTABLE)}")
+        _require(name in search.space, f"pbt.mutate: {name!r} is not in search.space; its values come from there")
+        _require(scheduler == "pbt" or not search.space[name].values,
+                 f"search.space.{name}: pb2 mutates ranges only; use a uniform or loguniform range, not {search.space[name].distribution}")
+
+
+def check_installed(study: StudyConfig) -> None:
+    """Refuse, before data or Ray load, a study that needs an optional package this machine lacks.
+
+    Not part of `validate`: a PB2 study's report and results still load where scikit-learn is missing.
+    """
+    if study.search.scheduler == "pb2" and importlib.util.find_spec("sklearn") is None:
+        raise ConfigError('search.scheduler: pb2 needs scikit-learn; install it with pip install -e ".[pb2]"')
 
 
 def check_batch_split(batch_size: int, replicas: int) -> None:

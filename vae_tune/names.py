@@ -47,6 +47,12 @@ RESUMED_FROM_EPOCH = "resumed_from_epoch"  # on the first report after a start: 
 RESUMED_FROM_SHA256 = "resumed_from_sha256"  # ... and its weights file's digest
 CHECKPOINT_SHA256 = "checkpoint_sha256"  # the digest of the epoch's weights file, kept after pruning
 REPORTED_AGAIN = "reported_again"  # an epoch reported again from its checkpoint after a restart
+EXPLOITED_TRIAL = "exploited_trial"  # on the first report after a PBT exploit: the donor's trial id
+# The hyperparameters actually in use in the epoch (a PBT exploit changes them mid-trial)
+HP_PREFIX = "hp/"
+HP_LEARNING_RATE = HP_PREFIX + "learning_rate"  # read back from the optimizer, not from the config
+HP_KL_WEIGHT = HP_PREFIX + "kl_weight"
+HP_CHROMA_WEIGHT = HP_PREFIX + "chroma_weight"
 
 METRIC, MODE = OBJECTIVE, "min"  # what Ray Tune ranks trials and checkpoints by
 PARETO_METRICS = [BLUR, ROUGHNESS]  # the two scores of objective.kind = "pareto", both minimised
@@ -58,6 +64,7 @@ DIAGNOSTICS = (PSNR, TRAIN_PSNR, COLOUR_FIDELITY, BLUR_DETAIL, BLUR_COLOUR, ROUG
 TRIAL_ID = "trial_id"  # Tune's id of a trial; also in baseline.json and confirm.csv
 TRIAL_DIR = "trial_dir"
 BEST_CHECKPOINT = "best_checkpoint"  # the kept checkpoint with the lowest objective
+SCHEDULE = "schedule"  # the lineage of the trial's last checkpoint, compactly (vae_tune.lineage.describe)
 MEAN_IMAGE_PSNR_COLUMN = "mean_image_psnr"  # the trial's last reported MEAN_IMAGE_PSNR
 
 
@@ -110,6 +117,7 @@ FAILURES = (FAILED, DIVERGED, TIMED_OUT_STATUS)
 
 # --- Files of an experiment directory (storage_path/<study>_<timestamp>/) ---
 STUDY_FILE = "study.json"  # the resolved study: report and resume need nothing else
+SCHEDULE_FILE = "schedule.json"  # a PBT study's winner: its lineage, the schedule `vae-tune replay` retrains
 BASELINE_FILE = "baseline.json"  # {"params": the baseline trial's searched params, "trial_id": once created}
 CONFIRM_DIR = "confirm"  # confirm/confirm_<timestamp>/: `vae-tune confirm`'s runs, a Tune experiment of their own
 CONFIRM_FILE = "confirm.csv"  # one row per retrained configuration and seed
@@ -128,3 +136,8 @@ TIMEOUT_FILE = "timed_out.json"  # written when execution.trial_timeout stopped 
 WEIGHTS_FILE = "vae.weights.h5"
 STATE_FILE = "trial.json"
 PRUNED = "pruned"  # trial.json's flag for a checkpoint whose weights were deleted
+SEQUENCE = "sequence"  # trial.json: the checkpoint's place among its trial's, counting every save (not the epoch)
+LINEAGE = "lineage"  # trial.json: the segments of epochs the weights went through (vae_tune.lineage)
+# ... of a lineage segment: {trial_id, first_epoch, last_epoch, params, from_sha256}
+FIRST_EPOCH, LAST_EPOCH = "first_epoch", "last_epoch"
+FROM_SHA256 = "from_sha256"  # the donor checkpoint's digest, on a segment that starts with a PBT exploit

@@ -27,7 +27,8 @@ from vae_tune.analysis.confirmation import read_confirm, summarise, summary_html
 from vae_tune.analysis.page import TRIALS_SHOWN, Picture, Section
 from vae_tune.analysis.playbook import edge_of_range_warnings, failure_share, status_counts
 from vae_tune.analysis.results import best_trial, load_results, no_winner, open_experiment, trial_histories, trials_to_render
-from vae_tune.config import StudyConfig
+from vae_tune.analysis.schedule import schedule_plot, winner_schedule, write_schedule
+from vae_tune.config import POPULATION_SCHEDULERS, StudyConfig
 from vae_tune.experiment import load_study_config
 from vae_tune.names import (
     BEST_BLUR,
@@ -124,6 +125,9 @@ def write_report(experiment_dir: Path | str, out: Path | None = None, top: int =
         best_searched = best_trial(searched_trials)
     except ValueError:
         best_searched = None
+    if not is_uri(experiment_dir):  # beside study.json, where `vae-tune replay` reads it
+        write_schedule(local, study, best_searched)  # the population's winner: the baseline trial is no member
+    schedule_chart = _schedule_chart(table, study, best_searched, out)
     # The playbook's edge check is about the search: the baseline trial was not sampled from it.
     report = Report(location, out, table, best, None, searched=list(study.search.space),
                     warnings=edge_of_range_warnings(searched_trials, study.search.space, top),
@@ -134,7 +138,7 @@ def write_report(experiment_dir: Path | str, out: Path | None = None, top: int =
     if comparison is not None:
         summary.pictures.append(comparison)
     sections = [summary, _table_section(table, study),
-                Section("Charts", pictures=save_charts(table, study, top, out), anchor="charts"),
+                Section("Charts", pictures=save_charts(table, study, top, out) + schedule_chart, anchor="charts"),
                 *_confirmation_sections(local, out), *trial_sections]
     page.write_page(out, f"vae-tune report: {study.name} ({Path(str(location)).name})", sections)
     if best is not None and (out / TRIALS / best[TRIAL_ID] / INTERPOLATIONS).is_file():
@@ -164,6 +168,18 @@ def best_against_baseline(best: pd.Series | None, baseline: pd.Series) -> str:
     if baseline.get("rank") == 1:
         return f"the baseline is the best trial: {against}, best searched trial {mine}"
     return f"{mine} vs {against} ({best[objective] - baseline[objective]:+.4f})"
+
+
+def _schedule_chart(table: pd.DataFrame, study: StudyConfig, best: pd.Series | None, out: Path) -> list[Picture]:
+    """A PBT study's schedules: every trial's kl_weight and learning_rate per epoch, the winner's ancestry."""
+    if study.search.scheduler not in POPULATION_SCHEDULERS or table.empty:
+        return []
+    schedule = winner_schedule(best) if best is not None and isinstance(best.get(BEST_CHECKPOINT), str) else None
+    schedule_plot(trial_histories(table, list(table[TRIAL_ID])), schedule).savefig(out / "schedules.png", dpi=110)
+    return [Picture(Path("schedules.png"),
+                    "The learning_rate and kl_weight each trial trained with, per epoch (log axes; thin grey: every "
+                    "trial's own rows, triangles: an exploit, where a trial took another's weights and new values); "
+                    "thick blue: the winner's ancestry, the schedule in schedule.json that `vae-tune replay` retrains.")]
 
 
 def save_charts(table: pd.DataFrame, study: StudyConfig, top: int, out: Path) -> list[Picture]:

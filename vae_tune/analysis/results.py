@@ -22,7 +22,9 @@ import pandas as pd
 from ray.tune import ExperimentAnalysis
 
 from vae_tune.baseline import find_baseline, read_record
+from vae_tune.config import POPULATION_SCHEDULERS
 from vae_tune.experiment import load_study_config, reported_results
+from vae_tune.lineage import describe
 from vae_tune.names import (
     BEST_BLUR,
     BEST_CHECKPOINT,
@@ -36,6 +38,7 @@ from vae_tune.names import (
     ERROR_FILE,
     FAILED,
     FINISHED,
+    LINEAGE,
     MEAN_IMAGE_PSNR,
     MEAN_IMAGE_PSNR_COLUMN,
     METRIC,
@@ -43,6 +46,7 @@ from vae_tune.names import (
     PENDING,
     PSNR,
     RUNNING,
+    SCHEDULE,
     SCORES,
     STARTS_FILE,
     STOPPED_EARLY,
@@ -57,7 +61,7 @@ from vae_tune.names import (
     last_column,
 )
 from vae_tune.storage import is_uri, mirror_experiment
-from vae_tune.training.checkpoint import metric_of, newest_checkpoints
+from vae_tune.training.checkpoint import checkpoint_states, metric_of, newest_checkpoints
 
 
 def open_experiment(location: str | Path) -> Path:
@@ -71,9 +75,15 @@ def read_trial_results(trial_dir: Path) -> pd.DataFrame:
     """Every reported epoch of one trial, once; a half-written last line (trial still running) is skipped.
 
     A resumed trial may report an epoch again (vae_tune.tuning.resume.report_unlogged_epochs): the last row counts.
+    After a PBT exploit to a lower epoch, the trial's own later epochs from before it are another line: read
+    backwards, a row counts only below every epoch already counted.
     """
-    table = pd.DataFrame(reported_results(trial_dir))
-    return table.drop_duplicates(EPOCH, keep="last").reset_index(drop=True) if EPOCH in table else table
+    rows, below = [], float("inf")
+    for row in reversed(reported_results(trial_dir)):
+        if not isinstance(row.get(EPOCH), int) or row[EPOCH] < below:
+            rows.append(row)
+            below = row[EPOCH] if isinstance(row.get(EPOCH), int) else below
+    return pd.DataFrame(rows[::-1])
 
 
 def scored_epochs(history: pd.DataFrame, flags: tuple[str, ...] = UNSCORED_FLAGS) -> pd.DataFrame:
@@ -191,6 +201,9 @@ def load_results(experiment_dir: str | Path) -> pd.DataFrame:
             row[MEAN_IMAGE_PSNR_COLUMN] = float(history[MEAN_IMAGE_PSNR].dropna().iloc[-1])
         checkpoint, _ = best_checkpoint(trial_dir)
         row[BEST_CHECKPOINT] = str(checkpoint) if checkpoint else None
+        if study.search.scheduler in POPULATION_SCHEDULERS:  # the schedule the trial's newest checkpoint went through
+            newest = checkpoint_states(trial_dir)
+            row[SCHEDULE] = describe(newest[0][1].get(LINEAGE) or []) if newest else ""
         row[TRIAL_DIR] = str(trial_dir)
         rows.append(row)
     table = pd.DataFrame(rows)

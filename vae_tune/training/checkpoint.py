@@ -24,11 +24,12 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from vae_tune.config import ModelConfig, TrainingConfig
-from vae_tune.names import EPOCH, PRUNED, STATE_FILE, UNSCORED_FLAGS, WEIGHTS_FILE
+from vae_tune.names import EPOCH, PRUNED, SEQUENCE, STATE_FILE, UNSCORED_FLAGS, WEIGHTS_FILE
 
 
 class CheckpointError(ValueError):
@@ -94,10 +95,12 @@ def _checkpoint_number(path: Path) -> int:
 
 def checkpoint_states(trial_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
     """The trial's `checkpoint_*` folders with a readable trial.json (pruned ones too) and their states,
-    newest epoch first.
+    newest first: by the sequence number each save records, then (checkpoints of older studies) by epoch.
 
-    By epoch, not by folder number: a trial resumed from an older checkpoint
-    writes its next ones over folders numbered after that one.
+    Not by folder number: a trial resumed from an older checkpoint writes its
+    next ones over folders numbered after that one. Not by epoch: after a PBT
+    exploit to a lower epoch, the trial's own older, higher-epoch checkpoints
+    are not its newest.
     """
     found = []
     for directory in Path(trial_dir).glob("checkpoint_*"):
@@ -107,7 +110,13 @@ def checkpoint_states(trial_dir: str | Path) -> list[tuple[Path, dict[str, Any]]
             continue
         if isinstance(state.get(EPOCH), int):
             found.append((directory, state))
-    return sorted(found, key=lambda item: (item[1][EPOCH], _checkpoint_number(item[0])), reverse=True)
+    return sorted(found, key=lambda item: (item[1].get(SEQUENCE, -1), item[1][EPOCH], _checkpoint_number(item[0])),
+                  reverse=True)
+
+
+def next_sequence(trial_dir: str | Path) -> int:
+    """The sequence number of the trial's next checkpoint: past every one it saved, pruned ones too."""
+    return max((state.get(SEQUENCE, -1) for _, state in checkpoint_states(trial_dir)), default=-1) + 1
 
 
 def newest_checkpoints(trial_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -125,12 +134,15 @@ def metric_of(state: dict[str, Any], metric: str) -> float:
     return value if isinstance(value, (int, float)) and math.isfinite(value) else math.inf
 
 
-def prune_checkpoints(trial_dir: str | Path, metric: str, keep_newest: int = 2) -> list[Path]:
-    """Delete the weights of every checkpoint but the newest `keep_newest` and the one lowest in `metric`.
+def prune_checkpoints(trial_dir: str | Path, metric: str, keep_newest: int = 2,
+                      keep_epoch: Callable[[int], bool] | None = None) -> list[Path]:
+    """Delete the weights of every checkpoint but the newest `keep_newest`, the one lowest in `metric`,
+    and those whose epoch `keep_epoch` accepts.
 
     The newest two resume the trial (the second if the first is damaged), the
-    best one is what the report draws. Folders and trial.json files stay
-    (vae_tune.tuning.resume says why). Returns the folders pruned.
+    best one is what the report draws; a PBT study keeps every checkpoint at a
+    perturbation epoch, the only ones a donor is copied from (vae_tune.config.perturbation_epoch).
+    Folders and trial.json files stay (vae_tune.tuning.resume says why). Returns the folders pruned.
     """
     checkpoints = newest_checkpoints(trial_dir)
     if len(checkpoints) <= keep_newest:
@@ -138,6 +150,8 @@ def prune_checkpoints(trial_dir: str | Path, metric: str, keep_newest: int = 2) 
 
     best, _ = min(checkpoints, key=lambda item: metric_of(item[1], metric))
     keep = {path for path, _ in checkpoints[:keep_newest]} | {best}
+    if keep_epoch is not None:
+        keep |= {path for path, state in checkpoints if keep_epoch(state[EPOCH])}
     pruned = []
     for path, state in checkpoints:
         if path not in keep:

@@ -22,7 +22,9 @@ Tune's timing, which every choice here follows:
   trainer.cleanup): the ResultGrid of a stopped study can look finished.
 
 So, on local or shared storage: a trial keeps its checkpoints in its own folder
-and resumes from the newest intact one whatever Tune names (`restore_latest`);
+and resumes from the newest intact one whatever Tune names (`restore_latest`),
+unless Tune names another trial's checkpoint that the trial has not yet
+continued from: that is a PBT exploit, restored as named;
 it prunes them itself, deleting weights but never folders or trial.json
 (vae_tune.training.checkpoint.prune_checkpoints); it reports again the saved
 epochs its result.json lacks, or every saved epoch when Tune named no checkpoint
@@ -40,33 +42,54 @@ from typing import Any
 from ray import tune
 from ray.tune import ExperimentAnalysis
 
-from vae_tune.experiment import reported_results
+from vae_tune.experiment import reported_results, trial_dirname
+from vae_tune.lineage import descends_from, truncate
 from vae_tune.log import logger
-from vae_tune.names import CHECKPOINT_SHA256, EPOCH, REPORTED_AGAIN, RESUMED_FROM_EPOCH, RESUMED_FROM_SHA256
-from vae_tune.training.checkpoint import CheckpointError, checkpoint_states, newest_checkpoints
+from vae_tune.names import (
+    CHECKPOINT_SHA256,
+    EPOCH,
+    EXPLOITED_TRIAL,
+    LINEAGE,
+    REPORTED_AGAIN,
+    RESUMED_FROM_EPOCH,
+    RESUMED_FROM_SHA256,
+    TRIAL_ID,
+)
+from vae_tune.training.checkpoint import CheckpointError, checkpoint_states, newest_checkpoints, next_sequence, read_state
 from vae_tune.training.trainer import TrialTrainer
 
 
 def restore_latest(trainer: TrialTrainer, checkpoint, trial_dir: Path | None = None) -> dict[str, Any]:
-    """Resume from the newest intact checkpoint. Returns what was resumed, for the next report.
+    """Resume from the newest intact checkpoint, or exploit the donor's. Returns what was resumed, for the next report.
 
     With `trial_dir` (local or shared storage): the newest intact checkpoint in
     the trial's folder, whatever Tune's `checkpoint` names; a damaged newest
-    checkpoint costs one more epoch, not the trial. Without it, or on remote
-    storage: Tune's checkpoint.
+    checkpoint costs one more epoch, not the trial. But a checkpoint of another
+    trial that the trial's own newest does not descend from is a PBT exploit
+    (`is_exploit`): it is restored as named, with the trial's own new learning rate
+    and loss weights. Without `trial_dir`, or on remote storage: Tune's checkpoint.
     """
     remote = checkpoint is not None and checkpoint.filesystem.type_name != "local"
     if trial_dir is None or remote:
         if checkpoint is None:
             return {}
+        exploit = trainer.trial_id is not None and trial_dirname(trainer.trial_id) not in checkpoint.path
         try:
             with checkpoint.as_directory() as directory:
-                state = trainer.restore(directory)
+                state = trainer.restore(directory, exploit=exploit)
         except CheckpointError as error:
             logger.warning(f"cannot resume from {checkpoint.path}: {error}")
             return _start_again()
-        return _resumed(trainer, state)
+        return _exploited(trainer, state) if exploit else _resumed(trainer, state)
     named = Path(checkpoint.path) if checkpoint is not None else None
+    trainer.sequence = next_sequence(trial_dir)
+    if named is not None and is_exploit(named, trial_dir, trainer.params):
+        try:
+            state = trainer.restore(named, exploit=True)
+        except CheckpointError as error:
+            logger.warning(f"cannot exploit {named}: {error}; the trial goes on from its own checkpoint")
+        else:
+            return _exploited(trainer, state)
     for directory, _ in newest_checkpoints(trial_dir):
         try:
             state = trainer.restore(directory)
@@ -79,8 +102,36 @@ def restore_latest(trainer: TrialTrainer, checkpoint, trial_dir: Path | None = N
     return _start_again() if checkpoint is not None else {}
 
 
+def is_exploit(named: Path, trial_dir: Path, params: dict[str, Any]) -> bool:
+    """Whether Tune's `named` checkpoint is a PBT donor's that this trial (now with `params`) has to restore.
+
+    It is when it lies in another trial's folder, unless the trial's own newest
+    checkpoint already continues from it with these params: then a resumed
+    study's Tune names the donor from a snapshot older than the trial's own
+    later epochs, and resuming from those loses nothing.
+    """
+    if named.resolve().parent == Path(trial_dir).resolve():
+        return False
+    own = newest_checkpoints(trial_dir)
+    if not own:
+        return True
+    try:
+        donor_sha = read_state(named)["weights"]["sha256"]
+    except (CheckpointError, KeyError):
+        return True  # restore() says what is wrong with it
+    _, newest = own[0]
+    return not (descends_from(newest.get(LINEAGE) or [], donor_sha) and newest.get("params") == params)
+
+
 def _resumed(trainer: TrialTrainer, state: dict[str, Any]) -> dict[str, Any]:
     return {RESUMED_FROM_EPOCH: trainer.epoch, RESUMED_FROM_SHA256: state["weights"]["sha256"]}
+
+
+def _exploited(trainer: TrialTrainer, state: dict[str, Any]) -> dict[str, Any]:
+    lineage = state.get(LINEAGE) or [{}]
+    donor = lineage[-1].get(TRIAL_ID)
+    logger.info(f"exploited trial {donor}'s epoch {trainer.epoch}; going on with {trainer.hyperparameters()}")
+    return {**_resumed(trainer, state), EXPLOITED_TRIAL: donor}
 
 
 def _start_again() -> dict[str, Any]:
@@ -89,17 +140,23 @@ def _start_again() -> dict[str, Any]:
 
 
 def report_unlogged_epochs(trial_dir: Path, resumed_epoch: int, resumed: dict[str, Any],
-                           tune_named_checkpoint: bool = True) -> dict[str, Any]:
+                           tune_named_checkpoint: bool = True, lineage: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Report again each saved epoch up to `resumed_epoch` missing from the trial's result.json, or every
     saved epoch up to it when Tune named no checkpoint (its driver then starts the trial's result.json anew).
 
-    An epoch the driver had logged but not yet copied is reported twice, with
-    the same metrics; readers keep the last row of each epoch. Returns what the
-    next report still has to carry of `resumed`.
+    Only the checkpoints of the resumed weights' own `lineage` count: after a
+    PBT exploit, the trial's epochs from before it are another line, already
+    reported, and the donor's are the donor's. An epoch is logged when a row
+    carries its checkpoint's digest. An epoch the driver had logged but not yet
+    copied is reported twice, with the same metrics; readers keep the last row
+    of each epoch. Returns what the next report still has to carry of `resumed`.
     """
-    logged = {row.get(EPOCH) for row in reported_results(trial_dir)} if tune_named_checkpoint else set()
-    saved = {state[EPOCH]: state for _, state in reversed(checkpoint_states(trial_dir))}  # the newest of each epoch
-    for epoch in sorted(epoch for epoch in set(saved) - logged if epoch <= resumed_epoch):
+    logged = {row.get(CHECKPOINT_SHA256) for row in reported_results(trial_dir)} if tune_named_checkpoint else set()
+    in_line = [state for _, state in checkpoint_states(trial_dir)
+               if not lineage or truncate(lineage, state[EPOCH]) == (state.get(LINEAGE) or [])]
+    saved = {state[EPOCH]: state for state in reversed(in_line)}  # the newest of each epoch
+    for epoch in sorted(epoch for epoch, state in saved.items()
+                        if epoch <= resumed_epoch and state["weights"]["sha256"] not in logged):
         state = saved[epoch]
         tune.report({**state["metrics"], **resumed, CHECKPOINT_SHA256: state["weights"]["sha256"],
                      REPORTED_AGAIN: True})

@@ -18,7 +18,7 @@ import ray
 from ray import tune
 
 from vae_tune.baseline import baseline_plan, write_record
-from vae_tune.config import StudyConfig, image_count, to_dict
+from vae_tune.config import StudyConfig, check_installed, image_count, to_dict
 from vae_tune.data.dataset import Dataset, fit_study_to_dataset, load_dataset
 from vae_tune.experiment import experiment_name, load_study_config, storage_root
 from vae_tune.log import logger, show_on_console
@@ -181,6 +181,7 @@ def run_study(
     and baseline (`vae-tune confirm`); `labels`: (params, label) pairs that
     progress lines name trials by.
     """
+    check_installed(study)
     _quiet_and_safe_defaults()
     study, dataset = _prepare_data(study, dataset)
     ensure_ray(address, verbose=verbose)
@@ -220,6 +221,7 @@ def resume_study(
     _quiet_and_safe_defaults()
     experiment = str(experiment_dir) if is_uri(str(experiment_dir)) else str(Path(experiment_dir).expanduser().resolve())
     study = load_study_config(experiment)
+    check_installed(study)
     if not tune.Tuner.can_restore(experiment):
         raise FileNotFoundError(f"{experiment} has no Ray Tune experiment state to resume from")
     study, dataset = _prepare_data(study)

@@ -16,7 +16,7 @@ from typing import Any
 import ray
 from ray import tune
 
-from vae_tune.config import StudyConfig
+from vae_tune.config import POPULATION_SCHEDULERS, StudyConfig, perturbation_epoch
 from vae_tune.data.dataset import Dataset
 from vae_tune.experiment import trial_dirname
 from vae_tune.log import logger, show_on_console
@@ -24,6 +24,7 @@ from vae_tune.names import (
     CHECKPOINT_SHA256,
     DIVERGED,
     EPOCH,
+    EXPLOITED_TRIAL,
     METRIC,
     NODE_ID,
     RESUMED_FROM_EPOCH,
@@ -64,7 +65,7 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, expe
     started = time.perf_counter()
     show_on_console()  # the trial's own log lines; `--verbose` forwards them to the driver's console
     configure_threads(study.resources.cpus_per_trial)
-    trainer = TrialTrainer(study, config, dataset, gpu_ids=ray.get_gpu_ids())
+    trainer = TrialTrainer(study, config, dataset, gpu_ids=ray.get_gpu_ids(), trial_id=tune.get_context().get_trial_id())
     logger.info(f"trial trains on {trainer.devices.describe()}")
     node = {NODE_ID: ray.get_runtime_context().get_node_id()}
     trial = trial_location(experiment_dir)
@@ -75,8 +76,11 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, expe
     named = tune.get_checkpoint()
     resumed = restore_latest(trainer, named, trial_dir if own_checkpoints else None)
     record_start(trial, resumed, setup_seconds=time.perf_counter() - started)
-    if own_checkpoints and trainer.epoch:
-        resumed = report_unlogged_epochs(trial_dir, trainer.epoch, resumed, tune_named_checkpoint=named is not None)
+    if own_checkpoints and trainer.epoch and EXPLOITED_TRIAL not in resumed:
+        resumed = report_unlogged_epochs(trial_dir, trainer.epoch, resumed, tune_named_checkpoint=named is not None,
+                                         lineage=trainer.lineage)
+    # A PBT donor is copied from its checkpoint at a perturbation epoch, maybe after this trial trained on.
+    keep_epoch = functools.partial(perturbation_epoch, study.pbt) if study.search.scheduler in POPULATION_SCHEDULERS else None
     if trainer.last_metrics.get(DIVERGED):
         return
     while trainer.epoch < trainer.training.epochs:
@@ -88,7 +92,7 @@ def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, expe
             metrics[CHECKPOINT_SHA256] = saved["weights"]["sha256"]
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
         if own_checkpoints:
-            prune_checkpoints(trial_dir, METRIC)
+            prune_checkpoints(trial_dir, METRIC, keep_epoch=keep_epoch)
         if metrics[DIVERGED]:
             return
 

@@ -8,12 +8,13 @@ from typing import Any
 
 import optuna
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining, TrialScheduler
+from ray.tune.schedulers.pb2 import PB2
 from ray.tune.search import BasicVariantGenerator
 from ray.tune.search.optuna import OptunaSearch
 
-from vae_tune.baseline import baseline_plan
-from vae_tune.config import Parameter, StudyConfig
+from vae_tune.baseline import baseline_plan, same_params
+from vae_tune.config import POPULATION_SCHEDULERS, Parameter, PBTConfig, StudyConfig, previous_perturbation_epoch
 from vae_tune.data.dataset import Dataset
 from vae_tune.experiment import storage_root, trial_dirname
 from vae_tune.names import EPOCH, METRIC, MODE, PARETO_METRICS
@@ -21,17 +22,102 @@ from vae_tune.storage import is_uri
 from vae_tune.tuning.trainable import wrap_trainable
 
 
-def search_space(study: StudyConfig) -> dict[str, Any]:
-    def domain(parameter: Parameter):
-        if parameter.distribution == "choice":
-            return tune.choice(list(parameter.values))
-        if parameter.distribution == "grid":
-            return tune.grid_search(list(parameter.values))
-        if parameter.distribution == "loguniform":
-            return tune.loguniform(parameter.low, parameter.high)
-        return tune.uniform(parameter.low, parameter.high)
+def domain(parameter: Parameter):
+    if parameter.distribution == "choice":
+        return tune.choice(list(parameter.values))
+    if parameter.distribution == "grid":
+        return tune.grid_search(list(parameter.values))
+    if parameter.distribution == "loguniform":
+        return tune.loguniform(parameter.low, parameter.high)
+    return tune.uniform(parameter.low, parameter.high)
 
+
+def search_space(study: StudyConfig) -> dict[str, Any]:
     return {name: domain(parameter) for name, parameter in study.search.space.items()}
+
+
+class ClipToSpace:
+    """PBT's explore step scales a value by 0.8 or 1.2 without bounds: keep each mutated value in its range,
+    so a schedule never leaves the space the study file states. A class, not a closure: Tune pickles it."""
+
+    def __init__(self, bounds: dict[str, tuple[float, float]]):
+        self.bounds = bounds
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {**config, **{name: min(max(config[name], low), high) for name, (low, high) in self.bounds.items()
+                             if name in config}}
+
+
+class _Population:
+    """What vae-tune changes in Ray's PBT and PB2 (mixed in before them).
+
+    The baseline trial runs outside the population: it never enters the
+    quantiles (its last_score stays unset), so it is never a donor and never
+    perturbed, and "what tuning bought" still compares with the tutorial.
+    Perturbations fall on fixed epochs (vae_tune.config.perturbation_epoch),
+    also after a resumed study rebuilt the scheduler's state from nothing, so
+    the checkpoints a trial keeps for donors are the ones PBT copies.
+    """
+
+    def __init__(self, *, pbt: PBTConfig, epochs: int, baseline: dict[str, Any] | None, **kwargs):
+        super().__init__(**kwargs)
+        self._pbt = pbt
+        self._epochs = epochs
+        self._baseline_point = baseline
+        self._outside: set[str] = set()
+
+    def on_trial_add(self, tune_controller, trial):
+        super().on_trial_add(tune_controller, trial)
+        point = self._baseline_point
+        # The first trial with the baseline's params; no other trial takes them, as the baseline is no donor.
+        if point is not None and not self._outside and same_params({k: trial.config.get(k) for k in point}, point):
+            self._outside.add(trial.trial_id)
+
+    def on_trial_result(self, tune_controller, trial, result):
+        # A trial at its last epoch is done: Ray's PBT would still exploit it, and the recipient would
+        # go back to the donor's epoch and train the last epochs again (seen in the tests' tiny studies).
+        if trial.trial_id in self._outside or result.get(EPOCH, 0) >= self._epochs:
+            return TrialScheduler.CONTINUE
+        if isinstance(result.get(EPOCH), int):
+            self._trial_state[trial].last_perturbation_time = previous_perturbation_epoch(self._pbt, result[EPOCH])
+        return super().on_trial_result(tune_controller, trial, result)
+
+
+    def _checkpoint_or_exploit(self, trial, tune_controller, upper_quantile, lower_quantile):
+        # Async PBT ranks each trial by its score at its own last perturbation, so a trial at epoch 8 can
+        # rank below one still at epoch 4 and be sent back to it; in the tests' tiny studies, whose
+        # objective rises with training, trials went back to epoch 1 again and again. A recipient copies
+        # only a donor at least as far on.
+        if trial in lower_quantile:
+            epoch = self._trial_state[trial].last_train_time
+            upper_quantile = [t for t in upper_quantile if self._trial_state[t].last_train_time >= epoch]
+            if not upper_quantile:
+                lower_quantile = [t for t in lower_quantile if t is not trial]
+        return super()._checkpoint_or_exploit(trial, tune_controller, upper_quantile, lower_quantile)
+
+
+class VaePBT(_Population, PopulationBasedTraining):
+    pass
+
+
+class VaePB2(_Population, PB2):
+    pass
+
+
+def population_scheduler(study: StudyConfig):
+    """PBT or PB2 over the mutated parameters' values in search.space; time is the epoch."""
+    pbt, space = study.pbt, study.search.space
+    points = initial_points(study)
+    common = dict(pbt=pbt, epochs=study.training.epochs, baseline=points[0] if points else None, time_attr=EPOCH,
+                  perturbation_interval=pbt.perturbation_interval, quantile_fraction=pbt.quantile_fraction)
+    ranges = {name: (space[name].low, space[name].high) for name in pbt.mutate if not space[name].values}
+    if study.search.scheduler == "pb2":
+        return VaePB2(hyperparam_bounds={name: list(bounds) for name, bounds in ranges.items()},
+                      custom_explore_fn=ClipToSpace(ranges), **common)
+    # A list of values mutates by moving to a neighbouring value; a range by resampling or scaling.
+    mutations = {name: list(space[name].values) if space[name].values else domain(space[name]) for name in pbt.mutate}
+    return VaePBT(hyperparam_mutations=mutations, burn_in_period=pbt.burn_in,
+                  resample_probability=pbt.resample_probability, custom_explore_fn=ClipToSpace(ranges), **common)
 
 
 def initial_points(study: StudyConfig) -> list[dict[str, Any]]:
@@ -68,6 +154,8 @@ def search_algorithm(study: StudyConfig, points: list[dict[str, Any]] | None = N
 
 
 def scheduler(study: StudyConfig):
+    if study.search.scheduler in POPULATION_SCHEDULERS:
+        return population_scheduler(study)
     if study.search.scheduler == "asha":
         return ASHAScheduler(
             time_attr=EPOCH,  # our own counter, exact across resumes
@@ -119,7 +207,8 @@ def checkpoint_config(study: StudyConfig) -> tune.CheckpointConfig:
     """Tune deletes no checkpoint folder on local or shared storage: the trials prune their own
     (why: vae_tune.tuning.resume). On storage named by a URI (s3://, gs://) Tune keeps the best two,
     as trials do not see that storage as files."""
-    if not is_uri(storage_root(study)):
+    if not is_uri(storage_root(study)) or study.search.scheduler in POPULATION_SCHEDULERS:
+        # PBT: a donor's checkpoint must outlive its copy, and Tune's best-two would not keep it.
         return tune.CheckpointConfig(num_to_keep=None)
     return tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE)
 
