@@ -143,7 +143,14 @@ def test_show_prints_the_resolved_study(capsys):
     assert "5 trials x up to 20 epochs + 1 baseline trial" in out
     assert ("baseline   the tutorial's configuration as one more trial: latent_dim=256 learning_rate=5.00e-04 "
             "kl_weight=0.048 chroma_weight=1 (chroma_weight outside the searched [3, 24])") in out
-    assert "asha scheduler" in out
+    assert "asha scheduler" in out and "\n  pbt " not in out
+
+
+def test_show_says_when_and_how_a_pbt_study_perturbs(capsys):
+    assert main(["show", "pbt", "--set", "pbt.burn_in=2", "--set", "pbt.perturbation_interval=3"]) == 0
+    # burn_in 2 is shorter than the interval: the first perturbation is at epoch 3, then 6, 9, ...
+    assert ("  pbt        every 3 epochs from epoch 3, the worst 25% copy the best 25% and mutate learning_rate, "
+            "kl_weight, chroma_weight (resampled with probability 0.25)") in capsys.readouterr().out
 
 
 def test_pareto_objective_refuses_asha():

@@ -15,7 +15,16 @@ from pathlib import Path
 from vae_tune.analysis.confirmation import CONFIGURATIONS_RETRAINED, DEFAULT_SEEDS, ConfirmError, format_summary
 from vae_tune.analysis.page import TRIALS_SHOWN
 from vae_tune.baseline import baseline_plan, contains
-from vae_tune.config import WHOLE_NODE, ConfigError, StudyConfig, available_studies, format_params, image_count, load_study
+from vae_tune.config import (
+    POPULATION_SCHEDULERS,
+    WHOLE_NODE,
+    ConfigError,
+    StudyConfig,
+    available_studies,
+    format_params,
+    image_count,
+    load_study,
+)
 from vae_tune.experiment import load_study_config, storage_root
 from vae_tune.imaging import UnreadableImage
 from vae_tune.log import show_on_console
@@ -70,6 +79,13 @@ def describe_study(study: StudyConfig) -> str:
               + (" + 1 baseline trial" if plan.point is not None else "")
               + f", {search.algorithm} search, {search.scheduler} scheduler")
     lines.append(f"  budget     {budget}")
+    if search.scheduler in POPULATION_SCHEDULERS:
+        pbt = study.pbt
+        first = max(pbt.perturbation_interval, pbt.burn_in)
+        lines.append(f"  {search.scheduler:<10} every {pbt.perturbation_interval} epochs from epoch {first}, the worst "
+                     f"{pbt.quantile_fraction:.0%} copy the best {pbt.quantile_fraction:.0%} and mutate "
+                     f"{', '.join(pbt.mutate)}" + (f" (resampled with probability {pbt.resample_probability:g})"
+                                                   if search.scheduler == "pbt" else ""))
     lines.append(f"  baseline   {describe_baseline(study, plan)}")
     objective = study.objective
     goal = (f"blur + {objective.roughness_weight:g} * roughness" if objective.kind == "scalar"
