@@ -82,7 +82,6 @@ class _Population:
             self._trial_state[trial].last_perturbation_time = previous_perturbation_epoch(self._pbt, result[EPOCH])
         return super().on_trial_result(tune_controller, trial, result)
 
-
     def _checkpoint_or_exploit(self, trial, tune_controller, upper_quantile, lower_quantile):
         # Async PBT ranks each trial by its score at its own last perturbation, so a trial at epoch 8 can
         # rank below one still at epoch 4 and be sent back to it; in the tests' tiny studies, whose
