@@ -114,6 +114,28 @@ def test_after_an_exploit_the_trials_newest_checkpoint_is_by_sequence_not_epoch(
     assert {"checkpoint_000003", "checkpoint_000002"} <= kept and len(pruned) + len(kept) == 4
 
 
+def test_a_resumed_trial_never_goes_back_to_a_donor_it_has_already_left(tiny_study, population, tmp_path):
+    """The driver died after two exploits of one trial, and its last snapshot names the first: the trial
+    goes on from its newest checkpoint, on the second donor's line, instead of copying the first again."""
+    dataset, recipient_dir = population["dataset"], population["recipient_dir"]
+    first_donor = tune.Checkpoint.from_directory(population["donor_dir"] / "checkpoint_000001")
+    exploiting = TrialTrainer(tiny_study, MUTATED, dataset, trial_id="b")
+    restore_latest(exploiting, first_donor, recipient_dir)
+    train_and_save(exploiting, recipient_dir, 1, first_folder=3)  # epoch 3 on a's line
+    train_and_save(TrialTrainer(tiny_study, DONOR, dataset, trial_id="c"), tmp_path / "trial_c", 3)
+    second_donor = tune.Checkpoint.from_directory(tmp_path / "trial_c" / "checkpoint_000002")  # c's epoch 3
+    exploiting = TrialTrainer(tiny_study, {**MUTATED, "kl_weight": 0.2}, dataset, trial_id="b")
+    restore_latest(exploiting, second_donor, recipient_dir)
+    train_and_save(exploiting, recipient_dir, 1, first_folder=4)  # epoch 4 on c's line
+    _, newest = checkpoint_states(recipient_dir)[0]
+
+    crashed = TrialTrainer(tiny_study, MUTATED, dataset, trial_id="b")  # the config of the first exploit
+    resumed = restore_latest(crashed, first_donor, recipient_dir)
+    assert EXPLOITED_TRIAL not in resumed and crashed.epoch == 4
+    assert resumed[RESUMED_FROM_SHA256] == newest["weights"]["sha256"]
+    assert [s["trial_id"] for s in crashed.lineage] == ["c", "b"]
+
+
 def test_report_unlogged_epochs_skips_the_trials_own_epochs_from_before_an_exploit(tiny_study, population, monkeypatch):
     recipient_dir = population["recipient_dir"]
     exploiting = TrialTrainer(tiny_study, MUTATED, population["dataset"], trial_id="b")
