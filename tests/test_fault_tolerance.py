@@ -18,7 +18,8 @@ from vae_tune.analysis import best_trial, load_results
 from vae_tune.config import load_study
 from vae_tune.data.dataset import load_dataset
 from vae_tune.experiment import reported_results
-from vae_tune.names import STARTS_FILE, WEIGHTS_FILE
+from vae_tune.names import EPOCH, EXPLOITED_TRIAL, RESUMED_FROM_EPOCH, STARTS_FILE, WEIGHTS_FILE
+from vae_tune.training.checkpoint import checkpoint_states
 from vae_tune.training.trainer import TrialTrainer
 from vae_tune.tuning.resume import restore_latest
 from vae_tune.tuning.session import run_study
@@ -132,6 +133,78 @@ def test_a_stopped_driver_resumes_without_rerunning_finished_trials(tmp_path, st
     assert interrupted, "the trial that was running should have been resumed"
     assert all(starts(t)[1]["resumed_from_epoch"] >= 1 for t in interrupted)  # not from scratch
     assert set(load_results(experiment)["status"]) == {"finished"}
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+PBT_EPOCHS = 6
+
+
+@pytest.mark.slow  # a driver subprocess
+def test_a_killed_pbt_study_resumes_after_its_exploits_and_each_trial_loses_at_most_one_epoch(tmp_path, ray_session):
+    from pbt_run import assert_lineages_consistent, scored_by_kl_weight
+
+    from vae_tune.analysis.report import write_report
+    from vae_tune.analysis.schedule import read_schedule
+    from vae_tune.tuning.session import resume_study
+
+    # Half a CPU each: the 4 members fit on 2 cores at once, and fewer of them wait for a turn (a restart).
+    overrides = [f"training.epochs={PBT_EPOCHS}", "resources.cpus_per_trial=0.5"]
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    driver = subprocess.Popen([sys.executable, str(Path(__file__).with_name("pbt_run.py")), str(tmp_path), *overrides],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+                              start_new_session=True)
+    experiment = wait_for(lambda: next(tmp_path.glob("pbt_*"), None), 120, "the experiment directory")
+
+    def exploit_in_flight():
+        """A recipient restarted on its donor's checkpoint whose first epoch there is not saved yet."""
+        for trial in trial_dirs(experiment):
+            exploits = [start for start in starts(trial) if start.get(EXPLOITED_TRIAL)]
+            if exploits and checkpoint_states(trial)[0][1][EPOCH] <= exploits[-1][RESUMED_FROM_EPOCH]:
+                return trial, exploits[-1]
+        return None
+
+    recipient, exploit = wait_for(exploit_in_flight, 600, "a trial restarted on a donor's checkpoint")
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    output, _ = driver.communicate(timeout=120)
+    killed_at = time.time()
+    workers = {start["pid"] for trial in trial_dirs(experiment) for start in starts(trial)}
+    wait_for(lambda: not any(alive(pid) for pid in workers), 60, "the trial processes to die with the driver")
+    # What each trial had saved when it died: its newest checkpoint, by sequence.
+    saved = {trial.name: checkpoint_states(trial)[0][1][EPOCH] if checkpoint_states(trial) else 0
+             for trial in trial_dirs(experiment)}
+
+    outcome = resume_study(experiment, trainable=scored_by_kl_weight())
+    assert not outcome.interrupted
+
+    lost = {}
+    for trial in trial_dirs(experiment):
+        again = [start for start in starts(trial) if start["time"] > killed_at]
+        if again:  # from its own newest checkpoint, or a donor's at least as far on: nothing trained twice
+            lost[trial.name] = max(saved[trial.name] - (again[0][RESUMED_FROM_EPOCH] or 0), 0)
+        else:
+            assert saved[trial.name] == PBT_EPOCHS, trial
+        assert checkpoint_states(trial)[0][1][EPOCH] == PBT_EPOCHS
+    assert lost and all(epochs <= 1 for epochs in lost.values()), lost
+    # The exploit the kill cut short is done again, when Tune's last snapshot had it, or not at all: never half.
+    again = next(start for start in starts(recipient) if start["time"] > killed_at)
+    assert again[EXPLOITED_TRIAL] in (None, exploit[EXPLOITED_TRIAL]), (again, exploit)
+    if again[EXPLOITED_TRIAL]:
+        assert again[RESUMED_FROM_EPOCH] == exploit[RESUMED_FROM_EPOCH]
+    assert_lineages_consistent(experiment)
+
+    table = load_results(experiment)
+    assert set(table["status"]) == {"finished"} and (table["epochs"] == PBT_EPOCHS).all()
+    report = write_report(experiment, out=tmp_path / "report")
+    schedule = read_schedule(experiment)
+    assert schedule["trial_id"] == report.best_searched["trial_id"]
+    assert schedule["lineage"][-1]["last_epoch"] == schedule["best_epoch"]
+    assert (tmp_path / "report" / "results.csv").is_file()
 
 
 def test_a_diverging_trial_does_not_poison_the_study(tiny_study, ray_session):

@@ -114,6 +114,28 @@ def test_after_an_exploit_the_trials_newest_checkpoint_is_by_sequence_not_epoch(
     assert {"checkpoint_000003", "checkpoint_000002"} <= kept and len(pruned) + len(kept) == 4
 
 
+def test_a_resumed_trial_never_goes_back_to_a_donor_it_has_already_left(tiny_study, population, tmp_path):
+    """The driver died after two exploits of one trial, and its last snapshot names the first: the trial
+    goes on from its newest checkpoint, on the second donor's line, instead of copying the first again."""
+    dataset, recipient_dir = population["dataset"], population["recipient_dir"]
+    first_donor = tune.Checkpoint.from_directory(population["donor_dir"] / "checkpoint_000001")
+    exploiting = TrialTrainer(tiny_study, MUTATED, dataset, trial_id="b")
+    restore_latest(exploiting, first_donor, recipient_dir)
+    train_and_save(exploiting, recipient_dir, 1, first_folder=3)  # epoch 3 on a's line
+    train_and_save(TrialTrainer(tiny_study, DONOR, dataset, trial_id="c"), tmp_path / "trial_c", 3)
+    second_donor = tune.Checkpoint.from_directory(tmp_path / "trial_c" / "checkpoint_000002")  # c's epoch 3
+    exploiting = TrialTrainer(tiny_study, {**MUTATED, "kl_weight": 0.2}, dataset, trial_id="b")
+    restore_latest(exploiting, second_donor, recipient_dir)
+    train_and_save(exploiting, recipient_dir, 1, first_folder=4)  # epoch 4 on c's line
+    _, newest = checkpoint_states(recipient_dir)[0]
+
+    crashed = TrialTrainer(tiny_study, MUTATED, dataset, trial_id="b")  # the config of the first exploit
+    resumed = restore_latest(crashed, first_donor, recipient_dir)
+    assert EXPLOITED_TRIAL not in resumed and crashed.epoch == 4
+    assert resumed[RESUMED_FROM_SHA256] == newest["weights"]["sha256"]
+    assert [s["trial_id"] for s in crashed.lineage] == ["c", "b"]
+
+
 def test_report_unlogged_epochs_skips_the_trials_own_epochs_from_before_an_exploit(tiny_study, population, monkeypatch):
     recipient_dir = population["recipient_dir"]
     exploiting = TrialTrainer(tiny_study, MUTATED, population["dataset"], trial_id="b")
@@ -190,43 +212,21 @@ def test_pb2_without_scikit_learn_names_the_extra(monkeypatch):
 
 @pytest.fixture(scope="module")
 def pbt_study(tmp_path_factory, ray_session):
-    """studies/pbt.toml shrunk: 4 members and the baseline, 4 epochs, perturbed after every epoch.
-
-    Training, checkpoints and exploits are real, but the objective each epoch reports is kl_weight + 1/epoch:
-    a 16-px model's own objective gets worse over its first epochs (collapsed, ~2.50 rising to ~2.52), and
-    a recipient copies only a donor at least as far on, so on real scores hardly any exploit would happen.
-    """
-    from conftest import TINY_OVERRIDES
+    """studies/pbt.toml shrunk (tests/pbt_run.py): 4 members and the baseline, 4 epochs, perturbed after every epoch,
+    ranked by kl_weight."""
+    from pbt_run import scored_by_kl_weight, tiny_pbt_study
 
     from vae_tune.tuning.session import run_study
 
-    def scored_by_kl_weight(config, study, dataset, experiment_dir):
-        from vae_tune.names import OBJECTIVE
-        from vae_tune.training.trainer import TrialTrainer
-        from vae_tune.tuning.trainable import train_vae
-
-        train_epoch = TrialTrainer.train_epoch
-
-        def scored(self):
-            metrics = train_epoch(self)
-            return {**metrics, OBJECTIVE: self.model.config.kl_weight + 1.0 / self.epoch}
-
-        TrialTrainer.train_epoch = scored  # in this trial's own process
-        train_vae(config, study, dataset, experiment_dir)
-
-    storage = tmp_path_factory.mktemp("pbt") / "results"
-    study = load_study("pbt", TINY_OVERRIDES + [
-        f'storage_path="{storage}"', "search.num_samples=4", "search.baseline=true", "training.epochs=4",
-        "pbt.perturbation_interval=1", "pbt.burn_in=0", "pbt.quantile_fraction=0.5",
-        # Sampled once per member; a recipient takes its donor's with the weights.
-        "search.space.latent_dim={distribution='choice', values=[4, 8]}",
-    ])
+    study = tiny_pbt_study(tmp_path_factory.mktemp("pbt") / "results", ["search.baseline=true", "training.epochs=4"])
     assert study.pbt.mutate == ("learning_rate", "kl_weight", "chroma_weight")
-    outcome = run_study(study, trainable=scored_by_kl_weight)
-    return {"study": study, "experiment_dir": outcome.experiment_dir, "trainable": scored_by_kl_weight}
+    outcome = run_study(study, trainable=scored_by_kl_weight())
+    return {"study": study, "experiment_dir": outcome.experiment_dir, "trainable": scored_by_kl_weight()}
 
 
 def test_each_exploit_restores_the_donors_checkpoint_and_says_so(pbt_study):
+    from pbt_run import assert_lineages_consistent
+
     from vae_tune.baseline import read_record
     from vae_tune.experiment import reported_results
 
@@ -246,14 +246,26 @@ def test_each_exploit_restores_the_donors_checkpoint_and_says_so(pbt_study):
         assert donor != baseline  # the baseline is never a donor ...
     assert all(not row.get(EXPLOITED_TRIAL) for row in rows[baseline])  # ... and never perturbed
     assert all(row["hp/chroma_weight"] == 1.0 for row in rows[baseline])  # the tutorial's, outside the search
-    # Every trial's last checkpoint carries its lineage: three epochs, each in exactly one segment.
-    for trial_id in rows:
+    assert_lineages_consistent(experiment)
+    for trial_id in rows:  # every trial's newest checkpoint: the whole lineage, with the donor's model
         _, state = checkpoint_states(experiment / f"trial_{trial_id}")[0]
-        segments = state[LINEAGE]
-        assert [s["first_epoch"] for s in segments][0] == 1 and segments[-1]["last_epoch"] == 4
-        assert all(a["last_epoch"] + 1 == b["first_epoch"] for a, b in zip(segments, segments[1:]))
-        assert segments[-1]["trial_id"] == trial_id
-        assert state["model"]["latent_dim"] == state["params"]["latent_dim"]  # the donor's, with its weights
+        assert state[LINEAGE][-1]["last_epoch"] == 4
+        assert state["model"]["latent_dim"] == state["params"]["latent_dim"]
+
+
+def test_the_exploit_cost_counts_the_restart_of_each_exploit(pbt_study):
+    from vae_tune.analysis.restarts import study_restarts
+    from vae_tune.experiment import reported_results, trial_starts
+
+    experiment = pbt_study["experiment_dir"]
+    trials = list(experiment.glob("trial_*"))
+    restarts = study_restarts(experiment)
+    exploited = [row for trial in trials for row in reported_results(trial) if row.get(EXPLOITED_TRIAL)]
+    assert len(restarts.exploits) == len(restarts.relaunches) == len(exploited) > 0
+    assert len(restarts.first) == 5  # others: PBT pausing a trial for another, 5 trials on 2 CPUs
+    assert len(restarts.first + restarts.exploits + restarts.others) == sum(len(trial_starts(trial)) for trial in trials)
+    assert all(seconds > 0 for seconds in restarts.exploits + restarts.relaunches)
+    assert 0 < restarts.share(restarts.exploits) < 1
 
 
 def test_the_report_writes_the_winners_schedule_and_each_trials(pbt_study, tmp_path):
@@ -330,3 +342,33 @@ def test_a_finished_pbt_study_resumes_with_its_scheduler_and_trains_nothing_agai
     outcome = resume_study(experiment, trainable=pbt_study["trainable"])  # tuner.pkl holds the PBT scheduler: it must unpickle and run
     assert not outcome.interrupted
     assert {path.name: len(reported_results(path)) for path in experiment.glob("trial_*")} == before
+
+
+def test_pb2_perturbs_the_population_within_the_searched_ranges(tmp_path, ray_session):
+    from pbt_run import assert_lineages_consistent, scored_by_kl_weight, tiny_pbt_study
+
+    from vae_tune.experiment import reported_results
+    from vae_tune.names import CHECKPOINT_SHA256, HP_PREFIX
+    from vae_tune.tuning.session import run_study
+
+    # PB2 chooses new values once a donor has two perturbations on one config (a reward to fit), so from
+    # epoch 2 here; before that it copies the donor's. Half a CPU each: the 4 members train side by side.
+    study = tiny_pbt_study(tmp_path / "results", ['search.scheduler="pb2"', "training.epochs=4", "resources.cpus_per_trial=0.5"])
+    outcome = run_study(study, trainable=scored_by_kl_weight())
+    assert not outcome.interrupted
+    experiment = outcome.experiment_dir
+    rows = [row for trial in experiment.glob("trial_*") for row in reported_results(trial)]
+    by_digest = {row[CHECKPOINT_SHA256]: row for row in rows}
+    exploits = [row for row in rows if row.get(EXPLOITED_TRIAL)]
+    assert exploits, "no trial was ever perturbed"
+    changed = []
+    for row in exploits:
+        donor = by_digest[row[RESUMED_FROM_SHA256]]
+        assert donor["trial_id"] == row[EXPLOITED_TRIAL] and row["epoch"] == donor["epoch"] + 1
+        for name in study.pbt.mutate:
+            parameter, value = study.search.space[name], row[HP_PREFIX + name]
+            # The learning rate is read back from the optimizer, in float32.
+            assert parameter.low * (1 - 1e-6) <= value <= parameter.high * (1 + 1e-6), (name, value)
+        changed += [name for name in study.pbt.mutate if row[HP_PREFIX + name] != pytest.approx(donor[HP_PREFIX + name], rel=1e-6)]
+    assert changed, "PB2 only ever copied its donors' values"
+    assert_lineages_consistent(experiment)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from vae_tune.config import DEFAULT_STORAGE_PATH, StudyConfig, study_from_dict
-from vae_tune.names import RESULTS_FILE, STUDY_FILE
+from vae_tune.names import RESULTS_FILE, STARTS_FILE, STUDY_FILE
 from vae_tune.storage import is_uri, read_text
 
 
@@ -57,7 +57,15 @@ def reported_results(trial_dir: str | Path) -> list[dict]:
     Read here rather than through Ray's ExperimentAnalysis.trial_dataframes,
     which parses every line and drops a trial whose last line is half-written.
     """
-    path = Path(trial_dir) / RESULTS_FILE
+    return _json_lines(Path(trial_dir) / RESULTS_FILE)
+
+
+def trial_starts(trial_dir: str | Path) -> list[dict]:
+    """The lines of the trial's starts.log, one per start (vae_tune.tuning.trainable.record_start)."""
+    return _json_lines(Path(trial_dir) / STARTS_FILE)
+
+
+def _json_lines(path: Path) -> list[dict]:
     rows = []
     if path.is_file():
         for line in path.read_text().splitlines():

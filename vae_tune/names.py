@@ -130,6 +130,7 @@ PARAMS_FILE = "params.json"  # Tune's: the trial's searched hyperparameters
 RESULTS_FILE = "result.json"  # Tune's: one JSON line per result the driver received
 ERROR_FILE = "error.txt"  # Tune's: the traceback of a failed attempt
 STARTS_FILE = "starts.log"  # one JSON line per start of the trial: how often it ran, from which epoch, its setup time
+SETUP_SECONDS = "setup_seconds"  # starts.log: from the trainable's call to its first epoch (threads, split, probe, model, restore)
 TIMEOUT_FILE = "timed_out.json"  # written when execution.trial_timeout stopped the trial
 
 # ... of a checkpoint folder (trial_<id>/checkpoint_<n>/)

@@ -5,6 +5,7 @@ plots.py     charts of the table (matplotlib figures)            figures.py   pi
 held_out.py  a finished study's validation images                report.py    `vae-tune report` (page.py: index.html)
 photos.py    `vae-tune interpolate` on the user's own photos     photo_pairs.py  `vae-tune score` on photo pairs
 confirmation.py  `vae-tune confirm`'s tables and verdict         degradations.py  the score examples' degraded images
+schedule.py  a PBT winner's schedule.json                        restarts.py  what restarts and PBT's exploits cost
 """
 
 import importlib

@@ -98,9 +98,12 @@ def checkpoint_states(trial_dir: str | Path) -> list[tuple[Path, dict[str, Any]]
     newest first: by the sequence number each save records, then (checkpoints of older studies) by epoch.
 
     Not by folder number: a trial resumed from an older checkpoint writes its
-    next ones over folders numbered after that one. Not by epoch: after a PBT
-    exploit to a lower epoch, the trial's own older, higher-epoch checkpoints
-    are not its newest.
+    next ones over folders numbered after that one, and so does a PBT recipient
+    over the checkpoint whose result made it exploit (Ray 2.60's PBT stops the
+    trial before Tune registers that checkpoint, tune_controller.py,
+    _process_trial_result; its row in result.json keeps its digest). Not by
+    epoch: after a PBT exploit to a lower epoch, the trial's own older,
+    higher-epoch checkpoints are not its newest.
     """
     found = []
     for directory in Path(trial_dir).glob("checkpoint_*"):

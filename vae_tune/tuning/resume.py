@@ -65,7 +65,7 @@ def restore_latest(trainer: TrialTrainer, checkpoint, trial_dir: Path | None = N
     With `trial_dir` (local or shared storage): the newest intact checkpoint in
     the trial's folder, whatever Tune's `checkpoint` names; a damaged newest
     checkpoint costs one more epoch, not the trial. But a checkpoint of another
-    trial that the trial's own newest does not descend from is a PBT exploit
+    trial that none of the trial's own descends from is a PBT exploit
     (`is_exploit`): it is restored as named, with the trial's own new learning rate
     and loss weights. Without `trial_dir`, or on remote storage: Tune's checkpoint.
     """
@@ -83,7 +83,7 @@ def restore_latest(trainer: TrialTrainer, checkpoint, trial_dir: Path | None = N
         return _exploited(trainer, state) if exploit else _resumed(trainer, state)
     named = Path(checkpoint.path) if checkpoint is not None else None
     trainer.sequence = next_sequence(trial_dir)
-    if named is not None and is_exploit(named, trial_dir, trainer.params):
+    if named is not None and is_exploit(named, trial_dir):
         try:
             state = trainer.restore(named, exploit=True)
         except CheckpointError as error:
@@ -102,25 +102,23 @@ def restore_latest(trainer: TrialTrainer, checkpoint, trial_dir: Path | None = N
     return _start_again() if checkpoint is not None else {}
 
 
-def is_exploit(named: Path, trial_dir: Path, params: dict[str, Any]) -> bool:
-    """Whether Tune's `named` checkpoint is a PBT donor's that this trial (now with `params`) has to restore.
+def is_exploit(named: Path, trial_dir: Path) -> bool:
+    """Whether Tune's `named` checkpoint is a PBT donor's that this trial has to restore.
 
-    It is when it lies in another trial's folder, unless the trial's own newest
-    checkpoint already continues from it with these params: then a resumed
-    study's Tune names the donor from a snapshot older than the trial's own
-    later epochs, and resuming from those loses nothing.
+    It is when it lies in another trial's folder, unless one of the trial's own
+    checkpoints (pruned ones too) descends from it: then a resumed study's Tune
+    names the donor from a snapshot older than the trial's later epochs, on that
+    donor's line or, after a later exploit the snapshot missed, on another's.
+    Resuming from the trial's newest loses nothing; copying the donor again would
+    send the trial back to the donor's epoch.
     """
     if named.resolve().parent == Path(trial_dir).resolve():
         return False
-    own = newest_checkpoints(trial_dir)
-    if not own:
-        return True
     try:
         donor_sha = read_state(named)["weights"]["sha256"]
     except (CheckpointError, KeyError):
         return True  # restore() says what is wrong with it
-    _, newest = own[0]
-    return not (descends_from(newest.get(LINEAGE) or [], donor_sha) and newest.get("params") == params)
+    return not any(descends_from(state.get(LINEAGE) or [], donor_sha) for _, state in checkpoint_states(trial_dir))
 
 
 def _resumed(trainer: TrialTrainer, state: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from vae_tune.names import (
     METRIC,
     NODE_ID,
     RESUMED_FROM_EPOCH,
+    SETUP_SECONDS,
     STARTS_FILE,
     TIMED_OUT,
     TIMEOUT_FILE,
@@ -53,10 +54,11 @@ def trial_location(experiment_dir: str) -> str:
 
 
 def record_start(trial: str, resumed: dict[str, Any], setup_seconds: float) -> None:
-    """One line per start of this trial in starts.log: how often it ran, from where, and how long
-    the start took (threads, data split, probe, model build, restore). `trial`: its path or URI."""
+    """One line per start of this trial in starts.log: how often it ran, from where (the donor's trial
+    after a PBT exploit), and how long the start took (threads, data split, probe, model build, restore).
+    `trial`: its path or URI."""
     line = {"pid": os.getpid(), "time": time.time(), RESUMED_FROM_EPOCH: resumed.get(RESUMED_FROM_EPOCH),
-            "setup_seconds": setup_seconds}
+            EXPLOITED_TRIAL: resumed.get(EXPLOITED_TRIAL), SETUP_SECONDS: setup_seconds}
     append_line(f"{trial}/{STARTS_FILE}", json.dumps(line))
 
 
