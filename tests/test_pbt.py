@@ -10,7 +10,7 @@ from ray import tune
 
 from vae_tune.config import ConfigError, check_installed, load_study, perturbation_epoch
 from vae_tune.data.dataset import load_dataset
-from vae_tune.lineage import describe, extend, truncate
+from vae_tune.lineage import decode_schedule, describe, encode_schedule, extend, truncate
 from vae_tune.names import (
     EXPLOITED_TRIAL,
     HP_KL_WEIGHT,
@@ -304,6 +304,36 @@ def test_a_replayed_schedule_reproduces_an_exploit_and_changes_its_values_at_the
     # In one process, the same scores as the exploit across two processes.
     assert replayed[1][OBJECTIVE] == pytest.approx(exploited[OBJECTIVE], rel=1e-4)
     assert replayed[1]["train/loss"] == pytest.approx(exploited["train/loss"], rel=1e-4)
+
+
+# A schedule with a boundary: epoch 1 with DONOR's values, epoch 2 on with MUTATED's.
+SCHEDULE = [{"trial_id": "a", "first_epoch": 1, "last_epoch": 1, "params": DONOR},
+            {"trial_id": "b", "first_epoch": 2, "last_epoch": 2, "params": MUTATED, "from_sha256": "ab12"}]
+
+
+def test_a_trainer_follows_its_schedule_past_its_end_and_after_a_restore(tiny_study, tmp_path):
+    dataset = load_dataset(tiny_study.data)
+    trainer = TrialTrainer(tiny_study, {"kl_weight": 0.05, "chroma_weight": 2.0}, dataset, schedule=SCHEDULE)
+    metrics = train_and_save(trainer, tmp_path, 3)
+    # Epoch 3 is past the schedule's end: the last segment's values hold.
+    assert [m[HP_KL_WEIGHT] for m in metrics] == [0.05, 0.4, 0.4]
+    assert [m["hp/chroma_weight"] for m in metrics] == [2.0, 6.0, 6.0]
+    assert [m[HP_LEARNING_RATE] for m in metrics] == pytest.approx([3e-3, 7e-4, 7e-4])
+    np.testing.assert_allclose(metrics[1]["train/loss"], metrics[1]["train/reconstruction_loss"] + 0.4 * metrics[1]["train/kl"],
+                               rtol=1e-4)
+    # Restarted from its epoch-2 checkpoint, a trial built with the first values goes on with the second.
+    restarted = TrialTrainer(tiny_study, {"kl_weight": 0.05, "chroma_weight": 2.0}, dataset, schedule=SCHEDULE)
+    restarted.restore(tmp_path / "checkpoint_000001")
+    again = restarted.train_epoch()
+    assert again[HP_KL_WEIGHT] == 0.4 and again[HP_LEARNING_RATE] == pytest.approx(7e-4)
+    assert again[OBJECTIVE] == pytest.approx(metrics[2][OBJECTIVE], rel=1e-4)
+
+
+def test_a_schedule_travels_in_a_config_as_json_text_without_the_donors_digests():
+    text = encode_schedule(SCHEDULE)
+    assert isinstance(text, str) and "ab12" not in text
+    assert decode_schedule(text) == [SCHEDULE[0], {key: value for key, value in SCHEDULE[1].items() if key != "from_sha256"}]
+    assert encode_schedule([]) == "" and decode_schedule("") == []
 
 
 def test_replay_retrains_the_winners_schedule_and_prints_it_beside_the_winner(pbt_study, tmp_path, capsys):
