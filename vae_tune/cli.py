@@ -146,8 +146,8 @@ def command_replay(args: argparse.Namespace) -> int:
     """Without --seeds: retrain a PBT study's winning schedule from scratch with its seed, in this process, and
     print its scores beside the winner's. With --seeds N: the schedule against its last values held constant and
     the baseline, N new seeds each, as confirm does."""
+    load_tensorflow(args)
     if args.seeds is not None:
-        load_tensorflow(args)
         from vae_tune.analysis.confirmation import BASELINE, CONSTANT
         from vae_tune.confirm import replay_study
 
