@@ -2,15 +2,18 @@
 and keeps its own new hyperparameters; checkpoints carry their lineage; the scheduler leaves the baseline alone."""
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_OVERRIDES
 from ray import tune
 
 from vae_tune.config import ConfigError, check_installed, load_study, perturbation_epoch
 from vae_tune.data.dataset import load_dataset
-from vae_tune.lineage import describe, extend, truncate
+from vae_tune.lineage import decode_schedule, describe, encode_schedule, extend, truncate
 from vae_tune.names import (
     EXPLOITED_TRIAL,
     HP_KL_WEIGHT,
@@ -318,19 +321,164 @@ def test_a_replayed_schedule_reproduces_an_exploit_and_changes_its_values_at_the
     assert replayed[1]["train/loss"] == pytest.approx(exploited["train/loss"], rel=1e-4)
 
 
+# A schedule with a boundary: epoch 1 with DONOR's values, epoch 2 on with MUTATED's.
+SCHEDULE = [{"trial_id": "a", "first_epoch": 1, "last_epoch": 1, "params": DONOR},
+            {"trial_id": "b", "first_epoch": 2, "last_epoch": 2, "params": MUTATED, "from_sha256": "ab12"}]
+
+
+def test_a_trainer_follows_its_schedule_past_its_end_and_after_a_restore(tiny_study, tmp_path):
+    dataset = load_dataset(tiny_study.data)
+    trainer = TrialTrainer(tiny_study, {"kl_weight": 0.05, "chroma_weight": 2.0}, dataset, schedule=SCHEDULE)
+    metrics = train_and_save(trainer, tmp_path, 3)
+    # Epoch 3 is past the schedule's end: the last segment's values hold.
+    assert [m[HP_KL_WEIGHT] for m in metrics] == [0.05, 0.4, 0.4]
+    assert [m["hp/chroma_weight"] for m in metrics] == [2.0, 6.0, 6.0]
+    assert [m[HP_LEARNING_RATE] for m in metrics] == pytest.approx([3e-3, 7e-4, 7e-4])
+    np.testing.assert_allclose(metrics[1]["train/loss"], metrics[1]["train/reconstruction_loss"] + 0.4 * metrics[1]["train/kl"],
+                               rtol=1e-4)
+    # Restarted from its epoch-2 checkpoint, a trial built with the first values goes on with the second.
+    restarted = TrialTrainer(tiny_study, {"kl_weight": 0.05, "chroma_weight": 2.0}, dataset, schedule=SCHEDULE)
+    restarted.restore(tmp_path / "checkpoint_000001")
+    again = restarted.train_epoch()
+    assert again[HP_KL_WEIGHT] == 0.4 and again[HP_LEARNING_RATE] == pytest.approx(7e-4)
+    assert again[OBJECTIVE] == pytest.approx(metrics[2][OBJECTIVE], rel=1e-4)
+
+
+def test_a_schedule_travels_in_a_config_as_json_text_without_the_donors_digests():
+    text = encode_schedule(SCHEDULE)
+    assert isinstance(text, str) and "ab12" not in text
+    assert decode_schedule(text) == [SCHEDULE[0], {key: value for key, value in SCHEDULE[1].items() if key != "from_sha256"}]
+    assert encode_schedule([]) == "" and decode_schedule("") == []
+
+
 def test_replay_retrains_the_winners_schedule_and_prints_it_beside_the_winner(pbt_study, tmp_path, capsys):
     from vae_tune.analysis.report import write_report
     from vae_tune.cli import main
 
     experiment = pbt_study["experiment_dir"]
     write_report(experiment, out=tmp_path / "report")
-    assert main(["replay", str(experiment), "--seeds", "2"]) == 0
+    assert main(["replay", str(experiment)]) == 0
     lines = capsys.readouterr().out.splitlines()
     schedule = json.loads((experiment / "schedule.json").read_text())
     assert lines[0].startswith(f"schedule of {schedule['trial_id']} to epoch {schedule['best_epoch']}: 1-")
     assert lines[1].startswith("winner") and f"objective={schedule['scores'][OBJECTIVE]:.4f}" in lines[1]
-    assert [line.split()[:3] for line in lines[2:]] == [["replay,", "seed", "0"], ["replay,", "seed", "1"]]
+    assert lines[2].split()[:3] == ["replay,", "seed", "0"] and len(lines) == 3  # the winner's own seed
     assert all("val/psnr=" in line for line in lines[1:])
+
+
+def hp_per_epoch(trial_dir, key=HP_KL_WEIGHT):
+    from vae_tune.experiment import reported_results
+
+    return [row[key] for row in sorted(reported_results(trial_dir), key=lambda row: row["epoch"])]
+
+
+def test_a_confirm_run_follows_its_schedule_and_the_baseline_stays_constant(ray_session, tmp_path):
+    from vae_tune.confirm import CONFIRM, Candidate, retrain
+
+    study = load_study("smoke", TINY_OVERRIDES + [f'storage_path="{tmp_path}"', "training.epochs=3"])
+    chosen = [Candidate("#1", "b", {"kl_weight": 0.4, "chroma_weight": 6.0}, SCHEDULE),
+              Candidate("baseline", "c", {"kl_weight": 0.003, "chroma_weight": 1.0})]
+    outcome = retrain(CONFIRM, str(tmp_path), study, chosen, [5], "--seeds 1", address=None, verbose=False)
+    assert not outcome.interrupted
+    rows = pd.read_csv(tmp_path / "confirm.csv")
+    assert list(rows["config"]) == ["#1", "baseline"] and set(rows["status"]) == {"finished"}
+    assert rows.loc[0, "schedule"] == "1-1 a: learning_rate=3.00e-03 kl_weight=0.05 chroma_weight=2 | " \
+                                      "2-2 b: learning_rate=7.00e-04 kl_weight=0.4 chroma_weight=6"
+    assert pd.isna(rows.loc[1, "schedule"])
+    scheduled, baseline = (Path(path).parent for path in rows["best_checkpoint"])
+    # The boundary at epoch 2, and the last values held to the study's last epoch.
+    assert hp_per_epoch(scheduled) == [0.05, 0.4, 0.4]
+    assert hp_per_epoch(scheduled, HP_LEARNING_RATE) == pytest.approx([3e-3, 7e-4, 7e-4])
+    assert hp_per_epoch(scheduled, "hp/chroma_weight") == [2.0, 6.0, 6.0]
+    assert hp_per_epoch(baseline) == [0.003] * 3 and hp_per_epoch(baseline, HP_LEARNING_RATE) == pytest.approx([1e-3] * 3)
+    # The run started with the schedule's first values, its seed and the schedule itself in its config.
+    params = json.loads((scheduled / "params.json").read_text())
+    assert params == {"kl_weight": 0.05, "chroma_weight": 2.0, "seed": 5, "schedule": encode_schedule(SCHEDULE)}
+
+
+def test_confirm_on_a_pbt_study_retrains_the_best_trials_schedule(pbt_study, capsys):
+    from vae_tune.analysis import load_results
+    from vae_tune.cli import main
+    from vae_tune.lineage import scheduled_params
+
+    experiment = pbt_study["experiment_dir"]
+    assert main(["confirm", str(experiment), "--top", "1", "--seeds", "1"]) == 0
+    table = load_results(experiment)
+    best = table[~table["baseline"]].sort_values("rank").iloc[0]  # the baseline may rank above it
+    assert f"verdict: #{best['rank']} " in capsys.readouterr().out
+    lineage = read_state(best["best_checkpoint"])[LINEAGE]
+    rows = pd.read_csv(experiment / "confirm.csv", dtype={"trial_id": str})
+    assert list(rows["config"]) == [f"#{best['rank']}", "baseline"] and set(rows["status"]) == {"finished"}
+    assert rows.loc[0, "schedule"] == describe(lineage) and pd.isna(rows.loc[1, "schedule"])
+    scheduled, baseline = (Path(path).parent for path in rows["best_checkpoint"])
+    assert hp_per_epoch(scheduled) == [scheduled_params(lineage, epoch)["kl_weight"] for epoch in range(1, 5)]
+    assert hp_per_epoch(baseline) == [rows.loc[1, "kl_weight"]] * 4
+
+
+# replay's verdict: the schedule against each of the other two, each seed's pair of objectives.
+SCORE = r"(\d+\.\d{4}|no score)"
+
+
+def clause(other):
+    return (rf"schedule (?:beats {other} on every seed \(2 of 2; |does not beat {other} on every seed: (\d) of 2 \()"
+            rf"objective seed (\d+): {SCORE} vs {SCORE}, seed (\d+): {SCORE} vs {SCORE}\)")
+
+
+REPLAY_VERDICT = re.compile(rf"^verdict: {clause('constant')}; {clause('the baseline')}$", re.MULTILINE)
+
+
+def test_replay_with_seeds_compares_the_schedule_with_its_last_values_and_the_baseline(pbt_study, tmp_path, capsys):
+    from vae_tune.analysis.report import write_report
+    from vae_tune.cli import main
+    from vae_tune.lineage import params_at
+
+    experiment = pbt_study["experiment_dir"]
+    write_report(experiment, out=tmp_path / "report")
+    schedule = json.loads((experiment / "schedule.json").read_text())
+    epochs, lineage = schedule["best_epoch"], schedule[LINEAGE]
+    assert main(["replay", str(experiment), "--seeds", "2"]) == 0
+    out = capsys.readouterr().out
+    rows = pd.read_csv(experiment / "replay.csv", dtype={"trial_id": str})
+    seeds = sorted(set(rows["seed"]))
+    assert list(rows["config"]) == ["schedule"] * 2 + ["constant"] * 2 + ["baseline"] * 2
+    assert len(seeds) == 2 and set(rows["status"]) == {"finished"}
+    assert list(rows["trial_id"][:4]) == [schedule["trial_id"]] * 4
+    final = params_at(lineage, epochs)["kl_weight"]
+    for _, row in rows.iterrows():  # every run trains the winner's epochs, with the same seeds
+        kl_weights = hp_per_epoch(Path(row["best_checkpoint"]).parent)
+        expected = {"schedule": [params_at(lineage, epoch)["kl_weight"] for epoch in range(1, epochs + 1)],
+                    "constant": [final] * epochs, "baseline": [rows["kl_weight"].iloc[-1]] * epochs}[row["config"]]
+        assert kl_weights == expected, row["config"]
+
+    objective = rows.set_index(["config", "seed"])["best_objective"]
+    lines = out.splitlines()
+    header = lines.index(f"replay: 3 configurations x 2 seeds ({seeds[0]}, {seeds[1]}), {epochs} epochs each")
+    assert lines[header + 1].split() == ["seed", "schedule", "objective", "constant", "objective", "baseline", "objective"]
+    for line, seed in zip(lines[header + 2:header + 4], seeds):
+        assert line.split() == [str(seed), *(f"{objective[(label, seed)]:.4f}" for label in ("schedule", "constant", "baseline"))]
+    match = REPLAY_VERDICT.search(out)
+    assert match, out
+    groups = match.groups()
+    for wins, pairs, other in ((groups[0], groups[1:7], "constant"), (groups[7], groups[8:14], "baseline")):
+        printed = [(int(pairs[0]), float(pairs[1]), float(pairs[2])), (int(pairs[3]), float(pairs[4]), float(pairs[5]))]
+        assert printed == [(seed, pytest.approx(objective[("schedule", seed)], abs=5e-5),
+                            pytest.approx(objective[(other, seed)], abs=5e-5)) for seed in seeds]
+        won = sum(objective[("schedule", seed)] < objective[(other, seed)] for seed in seeds)
+        assert wins == (None if won == 2 else str(won))
+
+
+def test_replay_of_a_study_that_has_no_schedule_says_which_command_to_run(tmp_path, capsys):
+    from vae_tune.cli import main
+    from vae_tune.config import to_dict
+
+    for scheduler, message in (("fifo", "is not a PBT study (search.scheduler = 'fifo')"),
+                               ("pbt", f"schedule.json does not exist yet: the report writes it; run vae-tune report {tmp_path}")):
+        study = load_study("pbt", [f'search.scheduler="{scheduler}"'])
+        (tmp_path / "study.json").write_text(json.dumps(to_dict(study)))
+        for seeds in ([], ["--seeds", "2"]):
+            assert main(["replay", str(tmp_path), *seeds]) == 2
+            error = capsys.readouterr().err
+            assert error.count("\n") == 1 and message in error, error
 
 
 def test_a_finished_pbt_study_resumes_with_its_scheduler_and_trains_nothing_again(pbt_study):

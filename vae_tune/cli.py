@@ -1,4 +1,4 @@
-"""`vae-tune run | resume | show | report | confirm | interpolate | score`: parse arguments, call the library, print what happened.
+"""`vae-tune run | resume | show | report | confirm | replay | interpolate | score`: parse arguments, call the library, print what happened.
 
 The commands import TensorFlow and Ray when they run, not at the top: `vae-tune show` and a mistyped
 study answer in a second.
@@ -28,7 +28,6 @@ from vae_tune.config import (
 from vae_tune.experiment import load_study_config, storage_root
 from vae_tune.imaging import UnreadableImage
 from vae_tune.log import show_on_console
-from vae_tune.names import CONFIRM_FILE, CONFIRM_SUMMARY_FILE
 from vae_tune.training.checkpoint import CheckpointError
 from vae_tune.tuning.resources import ClusterError
 
@@ -138,20 +137,41 @@ def command_confirm(args: argparse.Namespace) -> int:
 
     outcome = confirm_study(args.experiment_dir, top=args.top, seeds=args.seeds, address=args.address,
                             verbose=args.verbose)
+    return print_retraining(outcome, format_summary(outcome.table, outcome.epochs) if outcome.table is not None else "",
+                            report=f"vae-tune report {outcome.experiment}  (adds a Confirmation section)")
+
+
+def print_retraining(outcome, summary: str, report: str = "") -> int:
+    """What confirm or replay --seeds printed at the end: the summary and where the files are, or how to run it again."""
+    retraining = outcome.retraining
     if outcome.interrupted:
-        print(f"\nvae-tune: confirm stopped before every run ended; {CONFIRM_FILE} was not written. The runs so far are "
-              f"in {outcome.runs}. confirm does not resume: run it again with\n  {outcome.rerun_command}", flush=True)
+        print(f"\nvae-tune: {retraining.command} stopped before every run ended; {retraining.table} was not written. "
+              f"The runs so far are in {outcome.runs}. {retraining.command} does not resume: run it again with\n"
+              f"  {outcome.rerun_command}", flush=True)
         return 130
-    print("\n" + format_summary(outcome.table, load_study_config(outcome.experiment).training.epochs))
+    print("\n" + summary)
     print(f"runs           {outcome.runs}")
-    print(f"per seed       {outcome.experiment}/{CONFIRM_FILE}")
-    print(f"summary        {outcome.experiment}/{CONFIRM_SUMMARY_FILE}")
-    print(f"report         vae-tune report {outcome.experiment}  (adds a Confirmation section)")
+    print(f"per seed       {outcome.experiment}/{retraining.table}")
+    print(f"summary        {outcome.experiment}/{retraining.summary}")
+    if report:
+        print(f"report         {report}")
     return 0
 
 
 def command_replay(args: argparse.Namespace) -> int:
-    """Retrain a PBT study's winning schedule from scratch, once per seed, and print its scores beside the winner's."""
+    """Without --seeds: retrain a PBT study's winning schedule from scratch with its seed, in this process, and
+    print its scores beside the winner's. With --seeds N: the schedule against its last values held constant and
+    the baseline, N new seeds each, as confirm does."""
+    load_tensorflow(args)
+    if args.seeds is not None:
+        from vae_tune.analysis.confirmation import BASELINE, CONSTANT
+        from vae_tune.confirm import replay_study
+
+        outcome = replay_study(args.experiment_dir, seeds=args.seeds, address=args.address, verbose=args.verbose)
+        summary = (format_summary(outcome.table, outcome.epochs, command="replay", against=(CONSTANT, BASELINE),
+                                  by_seed=True) if outcome.table is not None else "")
+        return print_retraining(outcome, summary)
+
     from vae_tune.analysis.schedule import REPLAYED_SCORES, read_schedule
     from vae_tune.data.dataset import load_dataset
     from vae_tune.lineage import describe
@@ -160,17 +180,15 @@ def command_replay(args: argparse.Namespace) -> int:
 
     experiment = Path(args.experiment_dir).expanduser()
     study, schedule = load_study_config(experiment), read_schedule(experiment)
-    first_seed = schedule["training"]["seed"]
+    seed = schedule["training"]["seed"]
 
     def line(label: str, scores: dict) -> str:
         return f"{label:<22}" + "  ".join(f"{name}={scores[name]:.4f}" for name in REPLAYED_SCORES if name in scores)
 
     print(f"schedule of {schedule[TRIAL_ID]} to epoch {schedule[BEST_EPOCH]}: {describe(schedule[LINEAGE])}", flush=True)
     print(line("winner", schedule.get("scores", {})), flush=True)
-    dataset = load_dataset(study.data)
-    for seed in range(first_seed, first_seed + args.seeds):
-        last = replay_schedule(study, schedule, dataset, seed=seed)[-1]
-        print(line(f"replay, seed {seed}", last), flush=True)
+    last = replay_schedule(study, schedule, load_dataset(study.data), seed=seed)[-1]
+    print(line(f"replay, seed {seed}", last), flush=True)
     return 0
 
 
@@ -293,8 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     confirm.set_defaults(handler=command_confirm)
     replay = commands.add_parser("replay", help="retrain a PBT study's winning schedule from scratch and compare its scores")
     replay.add_argument("experiment_dir", help="the experiment directory of a PBT study, with its report written (schedule.json)")
-    replay.add_argument("--seeds", type=positive_int, default=1, metavar="N",
-                        help="replay with the winner's seed and the N-1 after it; default 1")
+    replay.add_argument("--seeds", type=positive_int, metavar="N",
+                        help="compare the schedule with its last values held constant and with the baseline, "
+                             "N new seeds each, as confirm does (default: replay once, with the winner's seed)")
+    replay.add_argument("--address", help="with --seeds: Ray cluster to run on (auto: the one on this node; host:port); "
+                                          "default: $RAY_ADDRESS, else start a local Ray")
+    replay.add_argument("--verbose", action="store_true", help="with --seeds: also show the trial processes' own output")
     replay.set_defaults(handler=command_replay)
     interpolate = commands.add_parser("interpolate", help="morph between two of your own photos with a trained model")
     interpolate.add_argument("checkpoint", help="a checkpoint directory (or a trial or experiment directory: its best)")

@@ -12,6 +12,7 @@ the results table reads it without TensorFlow.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from vae_tune.config import MUTABLE, format_params
@@ -51,6 +52,26 @@ def params_at(lineage: Lineage, epoch: int) -> dict[str, Any]:
         if segment[FIRST_EPOCH] <= epoch <= segment[LAST_EPOCH]:
             return segment["params"]
     raise ValueError(f"epoch {epoch} is not in the lineage")
+
+
+def scheduled_params(schedule: Lineage, epoch: int) -> dict[str, Any]:
+    """The hyperparameters a run following `schedule` trains epoch `epoch` with: its segment's, and past the
+    schedule's last epoch the last segment's, so the run trains as many epochs as any other."""
+    return params_at(schedule, min(epoch, schedule[-1][LAST_EPOCH]))
+
+
+def encode_schedule(lineage: Lineage) -> str:
+    """A lineage as the `schedule` entry of a trial's config: JSON text, because Tune takes a preset
+    value only where its search space has the same key, and walks into nested lists key by key.
+    The donors' digests are left out: they name checkpoints, not hyperparameters. "" for no schedule."""
+    if not lineage:
+        return ""
+    return json.dumps([{key: value for key, value in segment.items() if key != FROM_SHA256} for segment in lineage])
+
+
+def decode_schedule(text: str) -> Lineage:
+    """The schedule of a trial's config; "" (a run that follows none) is []."""
+    return json.loads(text) if text else []
 
 
 def describe(lineage: Lineage) -> str:

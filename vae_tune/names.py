@@ -64,7 +64,9 @@ DIAGNOSTICS = (PSNR, TRAIN_PSNR, COLOUR_FIDELITY, BLUR_DETAIL, BLUR_COLOUR, ROUG
 TRIAL_ID = "trial_id"  # Tune's id of a trial; also in baseline.json and confirm.csv
 TRIAL_DIR = "trial_dir"
 BEST_CHECKPOINT = "best_checkpoint"  # the kept checkpoint with the lowest objective
-SCHEDULE = "schedule"  # the lineage of the trial's last checkpoint, compactly (vae_tune.lineage.describe)
+SCHEDULE = "schedule"  # the lineage of the trial's last checkpoint, compactly (vae_tune.lineage.describe);
+# in confirm.csv, the schedule a run followed; in a confirm run's config, that schedule as JSON text
+# (vae_tune.lineage.encode_schedule), "" for a run with constant hyperparameters
 MEAN_IMAGE_PSNR_COLUMN = "mean_image_psnr"  # the trial's last reported MEAN_IMAGE_PSNR
 
 
@@ -123,6 +125,9 @@ CONFIRM_DIR = "confirm"  # confirm/confirm_<timestamp>/: `vae-tune confirm`'s ru
 CONFIRM_FILE = "confirm.csv"  # one row per retrained configuration and seed
 CONFIRM_SUMMARY_FILE = "confirm_summary.csv"  # per configuration: mean, std, min and max of each score
 CONFIRM_PLAN_FILE = "confirm_plan.json"  # in the runs' experiment: which configuration and seed each run is
+REPLAY_DIR = "replay"  # replay/replay_<timestamp>/: `vae-tune replay --seeds`'s runs, as confirm's
+REPLAY_FILE = "replay.csv"  # as confirm.csv: the PBT winner's schedule, its last values held constant, the baseline
+REPLAY_SUMMARY_FILE = "replay_summary.csv"
 REPORT_DIR = "report"
 
 # ... of a trial's folder (trial_<id>/): Ray Tune's, then vae-tune's own

@@ -15,7 +15,9 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from vae_tune.analysis.confirmation import ConfirmError
 from vae_tune.config import POPULATION_SCHEDULERS, StudyConfig
+from vae_tune.experiment import load_study_config
 from vae_tune.lineage import params_at
 from vae_tune.names import (
     BEST_CHECKPOINT,
@@ -62,9 +64,14 @@ def write_schedule(experiment_dir: Path, study: StudyConfig, best: pd.Series | N
 
 
 def read_schedule(experiment_dir: str | Path) -> dict[str, Any]:
+    """schedule.json; ConfirmError for a study that is not PBT or PB2, FileNotFoundError before its report."""
+    scheduler = load_study_config(experiment_dir).search.scheduler
+    if scheduler not in POPULATION_SCHEDULERS:
+        raise ConfirmError(f"{experiment_dir} is not a PBT study (search.scheduler = {scheduler!r}): "
+                           "only a PBT or PB2 winner has a schedule to replay")
     path = Path(experiment_dir) / SCHEDULE_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: only a PBT study's report writes it (vae-tune report)")
+        raise FileNotFoundError(f"{path} does not exist yet: the report writes it; run vae-tune report {experiment_dir}")
     return json.loads(path.read_text())
 
 

@@ -4,7 +4,8 @@ What `vae-tune replay` runs: does the schedule PBT found reproduce the
 winner's scores when trained in one go, from a fresh initialisation? The
 replay keeps the winner's latent_dim, batch_size and (unless given another)
 seed, and trains the epochs of its lineage (vae_tune.lineage) with each
-segment's learning_rate, kl_weight and chroma_weight. No Ray.
+segment's learning_rate, kl_weight and chroma_weight (TrialTrainer follows
+the schedule as a `vae-tune confirm` run of a PBT study does). No Ray.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from vae_tune.config import SEARCHABLE, StudyConfig
 from vae_tune.data.dataset import Dataset
 from vae_tune.lineage import params_at
-from vae_tune.names import BEST_EPOCH, FIRST_EPOCH, LINEAGE
+from vae_tune.names import BEST_EPOCH, LINEAGE
 from vae_tune.training.trainer import TrialTrainer
 
 
@@ -32,12 +33,9 @@ def replay_schedule(study: StudyConfig, schedule: dict[str, Any], dataset: Datas
     """Each replayed epoch's metrics, up to the winner's best epoch."""
     params = replay_params(schedule, seed)
     assert set(params) <= set(SEARCHABLE)
-    trainer = TrialTrainer(study, params, dataset)
-    starts = {segment[FIRST_EPOCH] for segment in schedule[LINEAGE]}
+    trainer = TrialTrainer(study, params, dataset, schedule=schedule[LINEAGE])
     epochs = []
-    for epoch in range(1, int(schedule[BEST_EPOCH]) + 1):
-        if epoch in starts and epoch > 1:
-            trainer.set_hyperparameters(params_at(schedule[LINEAGE], epoch))
+    for _ in range(int(schedule[BEST_EPOCH])):
         metrics = trainer.train_epoch()
         epochs.append(metrics)
         if on_epoch is not None:

@@ -17,7 +17,7 @@ import keras
 
 from vae_tune.config import StudyConfig, check_batch_split
 from vae_tune.data.dataset import Dataset, make_probe, split_indices, training_batches
-from vae_tune.lineage import extend
+from vae_tune.lineage import Lineage, extend, scheduled_params
 from vae_tune.names import (
     DEVICE_SUMMARY,
     DIVERGED,
@@ -46,12 +46,14 @@ class TrialTrainer:
 
     def __init__(
         self, study: StudyConfig, params: dict[str, Any], dataset: Dataset, gpu_ids: Sequence[str] | None = None,
-        trial_id: str | None = None,
+        trial_id: str | None = None, schedule: Lineage = (),
     ):
         """`gpu_ids`: the GPUs Ray assigned to the trial; None outside Ray (use what TensorFlow sees).
-        `trial_id`: Tune's id of the trial, recorded in the checkpoints' lineage."""
+        `trial_id`: Tune's id of the trial, recorded in the checkpoints' lineage. `schedule`: the
+        learning_rate and loss weights to train each epoch with (a PBT lineage, vae_tune.lineage), over `params`'."""
         self.study = study
         self.trial_id = trial_id
+        self.schedule = list(schedule)
         self.params = dict(params)
         self.model_config, self.training = study.trial(self.params)
         self.dataset = dataset
@@ -89,9 +91,9 @@ class TrialTrainer:
         return state
 
     def set_hyperparameters(self, params: dict[str, Any]) -> None:
-        """Go on with new values of learning_rate, kl_weight, chroma_weight, in this process (`vae-tune replay`).
+        """Go on with new values of learning_rate, kl_weight, chroma_weight, in this process (a schedule's boundary).
 
-        A Tune trial never needs this: after an exploit its model is built from its new config.
+        A PBT trial never needs this: after an exploit its model is built from its new config.
         """
         self.params.update(params)
         self.model_config, self.training = self.study.trial(self.params)
@@ -135,8 +137,18 @@ class TrialTrainer:
             self.dataset.images, self.train_indices, self.training.batch_size, epoch_seed, self.devices.replicas
         )
 
+    def follow_schedule(self) -> None:
+        """The schedule's values for the next epoch, set where they differ from those in use: at a boundary,
+        and after a restore past one (a checkpoint brings back the config's values)."""
+        wanted = scheduled_params(self.schedule, self.epoch + 1)
+        configured = {**dataclasses.asdict(self.model_config), **dataclasses.asdict(self.training)}
+        if any(configured[name] != value for name, value in wanted.items()):
+            self.set_hyperparameters(wanted)
+
     def train_epoch(self) -> dict[str, Any]:
         """Train one epoch, then score it. Returns the metrics to report."""
+        if self.schedule:
+            self.follow_schedule()
         batches = self.epoch_batches()
         started = time.perf_counter()
         history = self.model.fit(

@@ -9,6 +9,7 @@ from ray import tune
 
 from vae_tune.baseline import read_record, same_params, write_record
 from vae_tune.config import format_params
+from vae_tune.lineage import decode_schedule, describe
 from vae_tune.names import (
     BLUR,
     COLLAPSED,
@@ -21,6 +22,7 @@ from vae_tune.names import (
     REPORTED_AGAIN,
     RESUMED_FROM_EPOCH,
     ROUGHNESS,
+    SCHEDULE,
     TIMED_OUT,
     TRAIN_SECONDS,
     TRIAL_ID,
@@ -97,7 +99,7 @@ class ProgressPrinter(tune.Callback):
     def on_trial_start(self, iteration, trials, trial, **info):
         if trial.trial_id not in self.numbers:
             label = self._label(trial)
-            self._print(trial, f"started{f' ({label})' if label else ''}: {format_params(trial.config)}")
+            self._print(trial, f"started{f' ({label})' if label else ''}: {describe_config(trial.config)}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         epoch = int(result.get(EPOCH, 0))
@@ -139,6 +141,13 @@ class ProgressPrinter(tune.Callback):
         self.trial_ended = True
         where = trial.path or "its trial directory"
         self._print(trial, f"FAILED: see error.txt in {where}")
+
+
+def describe_config(config: dict) -> str:
+    """A trial's params, and the schedule it follows if it has one (a confirm run of a PBT study's trial)."""
+    params = format_params({name: value for name, value in config.items() if name != SCHEDULE})
+    schedule = decode_schedule(config.get(SCHEDULE, ""))
+    return f"{params}, following the schedule {describe(schedule)}" if schedule else params
 
 
 def duration(seconds: float) -> str:

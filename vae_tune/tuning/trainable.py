@@ -19,6 +19,7 @@ from ray import tune
 from vae_tune.config import POPULATION_SCHEDULERS, StudyConfig, perturbation_epoch
 from vae_tune.data.dataset import Dataset
 from vae_tune.experiment import trial_dirname
+from vae_tune.lineage import decode_schedule
 from vae_tune.log import logger, show_on_console
 from vae_tune.names import (
     CHECKPOINT_SHA256,
@@ -28,6 +29,7 @@ from vae_tune.names import (
     METRIC,
     NODE_ID,
     RESUMED_FROM_EPOCH,
+    SCHEDULE,
     SETUP_SECONDS,
     STARTS_FILE,
     TIMED_OUT,
@@ -63,11 +65,16 @@ def record_start(trial: str, resumed: dict[str, Any], setup_seconds: float) -> N
 
 
 def train_vae(config: dict[str, Any], study: StudyConfig, dataset: Dataset, experiment_dir: str) -> None:
-    """Ray Tune function trainable: one call trains one trial to its last epoch (or until stopped)."""
+    """Ray Tune function trainable: one call trains one trial to its last epoch (or until stopped).
+
+    A config's `schedule` entry (a `vae-tune confirm` run of a PBT study's trial) is followed epoch by epoch.
+    """
     started = time.perf_counter()
     show_on_console()  # the trial's own log lines; `--verbose` forwards them to the driver's console
     configure_threads(study.resources.cpus_per_trial)
-    trainer = TrialTrainer(study, config, dataset, gpu_ids=ray.get_gpu_ids(), trial_id=tune.get_context().get_trial_id())
+    params = {name: value for name, value in config.items() if name != SCHEDULE}
+    trainer = TrialTrainer(study, params, dataset, gpu_ids=ray.get_gpu_ids(), trial_id=tune.get_context().get_trial_id(),
+                           schedule=decode_schedule(config.get(SCHEDULE, "")))
     logger.info(f"trial trains on {trainer.devices.describe()}")
     node = {NODE_ID: ray.get_runtime_context().get_node_id()}
     trial = trial_location(experiment_dir)

@@ -32,8 +32,13 @@ def domain(parameter: Parameter):
     return tune.uniform(parameter.low, parameter.high)
 
 
-def search_space(study: StudyConfig) -> dict[str, Any]:
-    return {name: domain(parameter) for name, parameter in study.search.space.items()}
+def search_space(study: StudyConfig, points: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Tune's space: the study's, and a choice of the points' values for a key only they carry (the
+    schedule a confirm run follows): Tune refuses a point with a key its space lacks."""
+    space = {name: domain(parameter) for name, parameter in study.search.space.items()}
+    for name in dict.fromkeys(name for point in points or [] for name in point if name not in space):
+        space[name] = tune.choice(list(dict.fromkeys(point[name] for point in points)))
+    return space
 
 
 class ClipToSpace:
@@ -234,7 +239,7 @@ def build_tuner(
     )
     return tune.Tuner(
         wrap_trainable(study, dataset, f"{storage_root(study)}/{name}", request, trainable),
-        param_space=search_space(study),
+        param_space=search_space(study, points),
         tune_config=tune_config(study, points),
         run_config=run_config,
     )
