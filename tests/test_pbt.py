@@ -223,8 +223,9 @@ def pbt_study(tmp_path_factory, ray_session):
 
     study = tiny_pbt_study(tmp_path_factory.mktemp("pbt") / "results", ["search.baseline=true", "training.epochs=4"])
     assert study.pbt.mutate == ("learning_rate", "kl_weight", "chroma_weight")
-    outcome = run_study(study, trainable=scored_by_kl_weight())
-    return {"study": study, "experiment_dir": outcome.experiment_dir, "trainable": scored_by_kl_weight()}
+    trainable = scored_by_kl_weight()
+    outcome = run_study(study, trainable=trainable)
+    return {"study": study, "experiment_dir": outcome.experiment_dir, "trainable": trainable}
 
 
 def test_each_exploit_restores_the_donors_checkpoint_and_says_so(pbt_study):
@@ -265,7 +266,8 @@ def test_the_exploit_cost_counts_the_restart_of_each_exploit(pbt_study):
     restarts = study_restarts(experiment)
     exploited = [row for trial in trials for row in reported_results(trial) if row.get(EXPLOITED_TRIAL)]
     assert len(restarts.exploits) == len(restarts.relaunches) == len(exploited) > 0
-    assert len(restarts.first) == 5  # others: PBT pausing a trial for another, 5 trials on 2 CPUs
+    assert len(restarts.first) == 5
+    # Every start counted once; the others are PBT pausing a trial for another (5 trials on 2 CPUs).
     assert len(restarts.first + restarts.exploits + restarts.others) == sum(len(trial_starts(trial)) for trial in trials)
     assert all(seconds > 0 for seconds in restarts.exploits + restarts.relaunches)
     assert 0 < restarts.share(restarts.exploits) < 1
@@ -499,8 +501,9 @@ def test_pb2_perturbs_the_population_within_the_searched_ranges(tmp_path, ray_se
     from vae_tune.names import CHECKPOINT_SHA256, HP_PREFIX
     from vae_tune.tuning.session import run_study
 
-    # PB2 chooses new values once a donor has two perturbations on one config (a reward to fit), so from
-    # epoch 2 here; before that it copies the donor's. Half a CPU each: the 4 members train side by side.
+    # PB2 fits its Gaussian process to the donor's reward change between two perturbations on one config, so
+    # it chooses new values from epoch 2 here; before that it copies the donor's. Half a CPU each: the 4
+    # members train side by side.
     study = tiny_pbt_study(tmp_path / "results", ['search.scheduler="pb2"', "training.epochs=4", "resources.cpus_per_trial=0.5"])
     outcome = run_study(study, trainable=scored_by_kl_weight())
     assert not outcome.interrupted
