@@ -152,9 +152,13 @@ def test_confirm_retrains_the_best_and_the_baseline_with_new_seeds(baseline_stud
     assert set(rows["status"]) == {"finished"} and (rows["best_epoch"] == 1).all()
     assert rows["best_objective"].map(math.isfinite).all()
     # Each run trained with its seed: the seed is in its params and in its checkpoint's training config.
+    # Not a PBT study: no run follows a schedule, and neither confirm.csv nor a run's params name one.
+    assert "schedule" not in rows
     for _, row in rows.iterrows():
         state = json.loads((Path(row["best_checkpoint"]) / "trial.json").read_text())
         assert state["params"]["seed"] == row["seed"] == state["training"]["seed"]
+        assert set(json.loads((Path(row["best_checkpoint"]).parent / "params.json").read_text())) == {
+            "kl_weight", "chroma_weight", "seed"}
         assert state["params"]["kl_weight"] == pytest.approx(row["kl_weight"])
 
     summary = pd.read_csv(experiment / SUMMARY_FILE)
