@@ -127,7 +127,7 @@ CONFIRM_SUMMARY_FILE = "confirm_summary.csv"  # per configuration: mean, std, mi
 CONFIRM_PLAN_FILE = "confirm_plan.json"  # in the runs' experiment: which configuration and seed each run is
 REPLAY_DIR = "replay"  # replay/replay_<timestamp>/: `vae-tune replay --seeds`'s runs, as confirm's
 REPLAY_FILE = "replay.csv"  # as confirm.csv: the PBT winner's schedule, its last values held constant, the baseline
-REPLAY_SUMMARY_FILE = "replay_summary.csv"
+REPLAY_SUMMARY_FILE = "replay_summary.csv"  # as confirm_summary.csv
 REPORT_DIR = "report"
 
 # ... of a trial's folder (trial_<id>/): Ray Tune's, then vae-tune's own

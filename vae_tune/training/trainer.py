@@ -50,7 +50,7 @@ class TrialTrainer:
     ):
         """`gpu_ids`: the GPUs Ray assigned to the trial; None outside Ray (use what TensorFlow sees).
         `trial_id`: Tune's id of the trial, recorded in the checkpoints' lineage. `schedule`: the
-        learning_rate and loss weights to train each epoch with (a PBT lineage, vae_tune.lineage), over `params`'."""
+        learning_rate and loss weights each epoch trains with (a PBT lineage, vae_tune.lineage), over `params`' values."""
         self.study = study
         self.trial_id = trial_id
         self.schedule = list(schedule)
