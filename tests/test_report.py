@@ -1,10 +1,12 @@
 """`vae-tune report` on a real study with finished, diverged and failed trials."""
 
 import html
+import json
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,8 @@ from vae_tune.analysis.playbook import edge_of_range_warnings, failure_share
 from vae_tune.analysis.report import PRIOR_GRID
 from vae_tune.cli import main
 from vae_tune.config import Parameter
+from vae_tune.experiment import reported_results
+from vae_tune.names import RESULTS_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 TOP = 2
@@ -78,6 +82,16 @@ def test_results_table_loads_while_the_study_runs(analysed_study):
         common = earlier.index.intersection(later.index)
         assert len(common) >= len(earlier) - 1
         assert (later[common] >= earlier[common]).all()
+
+
+def test_a_result_file_caught_mid_copy_is_read_again(tmp_path):
+    """Ray's driver copies each trial's result.json from its staging folder onto the storage's by truncating
+    and rewriting it: a reader that lands in between reads the rows once written, not an empty trial."""
+    result_file = tmp_path / RESULTS_FILE
+    rows = [{"epoch": 1}, {"epoch": 2}]
+    result_file.write_text("")  # truncated, as the copy leaves it for an instant
+    threading.Timer(0.01, result_file.write_text, ["".join(json.dumps(row) + "\n" for row in rows)]).start()
+    assert reported_results(tmp_path) == rows
 
 
 def test_results_table_loads_from_a_storage_uri(analysed_study, tmp_path, monkeypatch):

@@ -65,12 +65,30 @@ def trial_starts(trial_dir: str | Path) -> list[dict]:
     return _json_lines(Path(trial_dir) / STARTS_FILE)
 
 
+# Ray's driver keeps each trial's result.json in a staging folder and copies it onto the storage's
+# (pyarrow's copy_files: truncate, then write), so a reader can catch the file empty or cut short for an
+# instant. A file read empty or cut mid-line that was written in the last 2 s is read again after these pauses.
+REREAD_PAUSES_S = (0.05, 0.1, 0.2)
+JUST_WRITTEN_S = 2.0
+
+
 def _json_lines(path: Path) -> list[dict]:
     rows = []
     if path.is_file():
-        for line in path.read_text().splitlines():
+        for line in _settled_text(path).splitlines():
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
     return rows
+
+
+def _settled_text(path: Path) -> str:
+    """The file's text, read again while it ends mid-line (or is empty) and was written in the last seconds."""
+    text = path.read_text()
+    for pause in REREAD_PAUSES_S:
+        if text.endswith("\n") or time.time() - path.stat().st_mtime > JUST_WRITTEN_S:
+            break
+        time.sleep(pause)
+        text = path.read_text()
+    return text
