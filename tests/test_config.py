@@ -151,6 +151,9 @@ def test_show_says_when_and_how_a_pbt_study_perturbs(capsys):
     # burn_in 2 is shorter than the interval: the first perturbation is at epoch 3, then 6, 9, ...
     assert ("  pbt        every 3 epochs from epoch 3, the worst 25% copy the best 25% and mutate learning_rate, "
             "kl_weight, chroma_weight (resampled with probability 0.25)") in capsys.readouterr().out
+    assert main(["show", "pbt", "--set", 'search.scheduler="pb2"']) == 0
+    assert ("  pb2        every 4 epochs from epoch 5, the worst 25% copy the best 25% and take new learning_rate, "
+            "kl_weight, chroma_weight chosen by PB2's Gaussian process within the searched ranges") in capsys.readouterr().out
 
 
 def test_pareto_objective_refuses_asha():

@@ -81,10 +81,12 @@ def describe_study(study: StudyConfig) -> str:
     if search.scheduler in POPULATION_SCHEDULERS:
         pbt = study.pbt
         first = max(pbt.perturbation_interval, pbt.burn_in)
+        names = ", ".join(pbt.mutate)
+        # PBT perturbs the donor's values at random; PB2 picks them from a Gaussian-process bandit instead.
+        change = (f"mutate {names} (resampled with probability {pbt.resample_probability:g})" if search.scheduler == "pbt"
+                  else f"take new {names} chosen by PB2's Gaussian process within the searched ranges")
         lines.append(f"  {search.scheduler:<10} every {pbt.perturbation_interval} epochs from epoch {first}, the worst "
-                     f"{pbt.quantile_fraction:.0%} copy the best {pbt.quantile_fraction:.0%} and mutate "
-                     f"{', '.join(pbt.mutate)}" + (f" (resampled with probability {pbt.resample_probability:g})"
-                                                   if search.scheduler == "pbt" else ""))
+                     f"{pbt.quantile_fraction:.0%} copy the best {pbt.quantile_fraction:.0%} and {change}")
     lines.append(f"  baseline   {describe_baseline(study, plan)}")
     objective = study.objective
     goal = (f"blur + {objective.roughness_weight:g} * roughness" if objective.kind == "scalar"
