@@ -44,7 +44,7 @@ from vae_tune.analysis.confirmation import (
     ConfirmError,
     summarise,
 )
-from vae_tune.analysis.results import load_results, usable
+from vae_tune.analysis.results import is_baseline, load_results, usable
 from vae_tune.analysis.schedule import read_schedule
 from vae_tune.baseline import baseline_params, same_params, same_value
 from vae_tune.config import POPULATION_SCHEDULERS, SEARCHABLE, Parameter, StudyConfig, format_params, validate
@@ -120,7 +120,7 @@ def candidates(table: pd.DataFrame, study: StudyConfig, top: int) -> list[Candid
     """
     if table.empty:
         raise ConfirmError("the experiment has no trial yet; nothing to confirm")
-    marked = _baseline_marks(table)
+    marked = is_baseline(table)
     scored = table[usable(table) & ~marked].sort_values("rank")
     if scored.empty:
         counts = ", ".join(f"{n} {status}" for status, n in table.loc[~marked, "status"].value_counts().items())
@@ -142,13 +142,9 @@ def candidates(table: pd.DataFrame, study: StudyConfig, top: int) -> list[Candid
     return [*chosen, baseline]
 
 
-def _baseline_marks(table: pd.DataFrame) -> pd.Series:
-    return table["baseline"].fillna(False).astype(bool) if "baseline" in table else pd.Series(False, table.index)
-
-
 def baseline_candidate(table: pd.DataFrame, study: StudyConfig) -> Candidate:
     """The study's baseline trial, or the tutorial's configuration where the study ran none."""
-    baseline_rows = table[_baseline_marks(table)]
+    baseline_rows = table[is_baseline(table)]
     if baseline_rows.empty:
         return Candidate(BASELINE, "", baseline_params(study))
     row = baseline_rows.iloc[0]

@@ -18,7 +18,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from vae_tune.analysis.playbook import failure_share, status_counts
-from vae_tune.analysis.results import scored_epochs, usable
+from vae_tune.analysis.results import is_baseline, scored_epochs, usable
 from vae_tune.config import Parameter
 from vae_tune.names import (
     BEST_BLUR,
@@ -73,11 +73,6 @@ def rank_label(row: pd.Series) -> str:
 
 def _scored(table: pd.DataFrame) -> pd.DataFrame:
     return table[usable(table)] if not table.empty else table
-
-
-def _baseline_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The scored baseline trial (load_results' `baseline` column), or no row."""
-    return table[table["baseline"].fillna(False).astype(bool)] if "baseline" in table else table.iloc[0:0]
 
 
 def _unscored_note(table: pd.DataFrame) -> str:
@@ -151,7 +146,7 @@ def pareto_plot(table: pd.DataFrame, space: dict[str, Parameter] | None = None, 
     for _, row in scored[scored["rank"] <= top].iterrows():
         axes.annotate(rank_label(row), (row[BEST_BLUR], row[BEST_ROUGHNESS]),
                       xytext=(6, 6), textcoords="offset points", fontsize=8, zorder=4)
-    for _, row in _baseline_rows(scored).iterrows():
+    for _, row in scored[is_baseline(scored)].iterrows():
         axes.scatter([row[BEST_BLUR]], [row[BEST_ROUGHNESS]], marker="*", s=320, color=BASELINE_COLOUR,
                      edgecolors="black", linewidths=0.8, zorder=5, label=BASELINE_LABEL)
     if roughness_weight:
@@ -204,7 +199,7 @@ def hyperparameter_plots(table: pd.DataFrame, space: dict[str, Parameter], top: 
         leaders = scored[scored["rank"] <= top]
         axes.scatter(leaders[name], leaders[BEST_OBJECTIVE], s=120, facecolors="none", edgecolors="black",
                      zorder=3, label=f"best {top}")
-        baseline = _baseline_rows(scored)
+        baseline = scored[is_baseline(scored)]
         if not baseline.empty:
             axes.scatter(baseline[name], baseline[BEST_OBJECTIVE], marker="*", s=220, color=BASELINE_COLOUR,
                          edgecolors="black", linewidths=0.8, zorder=4, label="baseline")

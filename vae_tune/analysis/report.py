@@ -26,7 +26,7 @@ from vae_tune.analysis import page, plots
 from vae_tune.analysis.confirmation import read_confirm, summarise, summary_html, verdict
 from vae_tune.analysis.page import TRIALS_SHOWN, Picture, Section
 from vae_tune.analysis.playbook import edge_of_range_warnings, failure_share, status_counts
-from vae_tune.analysis.results import best_trial, load_results, no_winner, open_experiment, trial_histories, trials_to_render
+from vae_tune.analysis.results import best_trial, is_baseline, load_results, no_winner, open_experiment, trial_histories, trials_to_render
 from vae_tune.analysis.schedule import schedule_plot, winner_schedule, write_schedule
 from vae_tune.config import POPULATION_SCHEDULERS, StudyConfig
 from vae_tune.experiment import load_study_config
@@ -150,9 +150,7 @@ def write_report(experiment_dir: Path | str, out: Path | None = None, top: int =
 
 def _split_baseline(table: pd.DataFrame) -> tuple[pd.Series | None, pd.DataFrame]:
     """The baseline trial's row (None if the study ran none) and the table of the other trials."""
-    if table.empty or "baseline" not in table:
-        return None, table
-    marked = table["baseline"].fillna(False).astype(bool)
+    marked = is_baseline(table)
     return (table[marked].iloc[0] if marked.any() else None), table[~marked]
 
 

@@ -231,6 +231,11 @@ def _baseline_flags(table: pd.DataFrame, experiment_dir: Path, params: dict[str,
     return table[TRIAL_ID] == find_baseline(sorted(params.items()), read_record(experiment_dir))
 
 
+def is_baseline(table: pd.DataFrame) -> pd.Series:
+    """Which row is the study's baseline trial (the `baseline` column; none in a table without it)."""
+    return table["baseline"].fillna(False).astype(bool) if "baseline" in table else pd.Series(False, table.index)
+
+
 def usable(table: pd.DataFrame) -> pd.Series:
     """Which trials have a score that counts: not failed, diverged or timed out."""
     return table["status"].isin(USABLE) & table[BEST_OBJECTIVE].notna()
